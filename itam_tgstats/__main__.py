@@ -1,0 +1,3 @@
+from itam_tgstats.cli import main
+
+main()

@@ -1,0 +1,181 @@
+"""The `tgstats` command: parses arguments, calls one function per command, maps errors to exit codes.
+
+The only module that imports typer. Pyrogram is imported only by the commands that talk to
+Telegram, so `show` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from itam_tgstats import __version__
+from itam_tgstats.config import Settings
+from itam_tgstats.errors import ConfigError, TgStatsError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="tgstats",
+    help="Collects the ITAM Telegram channel's numbers into Redis for the website's Go API.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Plain tracebacks (exit 1 only): rich's pretty ones would print local variables.
+    pretty_exceptions_enable=False,
+)
+
+log = logging.getLogger("itam_tgstats")
+
+
+def setup_logging(level: str) -> None:
+    """Log lines to stderr at LOG_LEVEL; stdout carries only a command's output."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Pyrogram is chatty at INFO and, at DEBUG, logs whole requests (the login's API hash
+    # among them): keep it to warnings whatever LOG_LEVEL says.
+    logging.getLogger("pyrogram").setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print `error: <message>` as one line on stderr; the Exit to raise."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    return typer.Exit(code)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run a command's action, turning our errors into their one line and exit code."""
+    try:
+        return action()
+    except TgStatsError as e:
+        raise fail(e.message, e.exit_code) from None
+
+
+def load_settings(*, need_telegram: bool, need_session: bool = False) -> Settings:
+    """Settings from the environment and ./.env, with logging set up from them."""
+    settings = Settings.from_env(need_telegram=need_telegram, need_session=need_session)
+    setup_logging(settings.log_level)
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tgstats {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Collects the ITAM Telegram channel's numbers into Redis for the website's Go API.
+
+    Configuration comes from the environment, or a .env file in the working directory.
+    """
+
+
+@app.command()
+def collect(
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop/--once",
+            help="--once (default): one pass, then exit. --loop: a pass every "
+            "TG_UPDATE_INTERVAL seconds, for hosts without cron; exits after 5 failures in a row.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help='Print {"stats": ..., "posts": [...]} on stdout and write nothing to Redis.',
+        ),
+    ] = False,
+) -> None:
+    """Read the channel and write one consistent snapshot into Redis.
+
+    Exit codes: 0 success (or skipped: another pass holds the lock), 1 bug, 2 bad
+    configuration, 3 session not authorized (run `tgstats session`), 4 Telegram refused or
+    failed, 5 Redis unreachable, 130/143 interrupted.
+    """
+    from itam_tgstats import collect as pass_  # noqa: PLC0415
+    from itam_tgstats.store import Store  # noqa: PLC0415
+
+    if loop and dry_run:
+        raise fail("--dry-run makes one pass; it cannot be combined with --loop", 2)
+    settings = run(lambda: load_settings(need_telegram=True, need_session=True))
+
+    if dry_run:
+        snapshot = run(lambda: pass_.run_with_signals(lambda _i: pass_.dry_run(settings)))
+        pass_.print_snapshot(snapshot)
+        return
+
+    async def one_pass(interruption: pass_.Interruption) -> bool:
+        store = Store(settings.redis_url)
+        try:
+            return await pass_.collect_once(settings, store, interruption=interruption)
+        finally:
+            await store.aclose()
+
+    async def main(interruption: pass_.Interruption) -> Any:
+        if loop:
+            return await pass_.collect_loop(settings, lambda: one_pass(interruption))
+        return await one_pass(interruption)
+
+    run(lambda: pass_.run_with_signals(main))
+
+
+@app.command()
+def show(
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='Print {"stats", "posts", "last_update", "status"} as stored (null where missing).',
+        ),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Print one line; exit 0 when the last update is fresh, 1 when it is stale "
+            "(older than 2 × TG_UPDATE_INTERVAL) or missing. For container health checks.",
+        ),
+    ] = False,
+) -> None:
+    """Show what Redis holds: the channel, the age of the last update, the posts."""
+    from itam_tgstats import show as view_  # noqa: PLC0415
+
+    if as_json and check:
+        raise fail("--json and --check cannot be combined", 2)
+    settings = run(lambda: load_settings(need_telegram=False))
+    view = run(lambda: asyncio.run(view_.read_view(settings)))
+    if check:
+        fresh, line = view_.check_freshness(view, settings.update_interval, time.time())
+        typer.echo(line)
+        raise typer.Exit(0 if fresh else 1)
+    if as_json:
+        typer.echo(view_.json_view(view))
+        return
+    from rich.console import Console  # noqa: PLC0415
+
+    view_.render(view, Console(), settings.update_interval)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    try:
+        app()
+    except ConfigError as e:  # raised outside `run`, e.g. by a callback
+        raise SystemExit(fail(e.message, e.exit_code).exit_code) from None

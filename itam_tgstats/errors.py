@@ -1,0 +1,52 @@
+"""The few errors the library raises; the CLI turns each into its exit code, in one place."""
+
+from __future__ import annotations
+
+
+class TgStatsError(Exception):
+    """Base of every expected failure: a one-line message and an exit code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(TgStatsError):
+    """A setting is missing or invalid."""
+
+    exit_code = 2
+
+
+class SessionError(TgStatsError):
+    """The Telegram session is not authorized any more."""
+
+    exit_code = 3
+
+
+class TelegramError(TgStatsError):
+    """Telegram refused or failed: channel missing or private, long FloodWait, network, timeout."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StoreError(TgStatsError):
+    """Redis is unreachable or failing."""
+
+    exit_code = 5
+
+
+class Interrupted(TgStatsError):
+    """The pass was stopped by SIGINT or SIGTERM."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}: nothing partial was written")
+        self.exit_code = exit_code

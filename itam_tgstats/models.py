@@ -1,0 +1,76 @@
+"""The contract's JSON shapes (../shared/CONTRACT.md), nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def iso_utc(timestamp: float) -> str:
+    """A unix time as ISO-8601 UTC with seconds precision: `2025-01-07T12:15:00+00:00`."""
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """`tg:channel:stats`."""
+
+    channel_id: int
+    username: str | None
+    title: str
+    subscribers_count: int
+    posts_count: int
+    last_post_date: str | None
+    collected_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object, keys in the contract's order."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One item of `tg:channel:posts`: what a reader sees as one post (an album is one)."""
+
+    id: int
+    text: str
+    date: str
+    views: int
+    forwards: int
+    reactions: dict[str, int] = field(default_factory=dict)
+    reactions_total: int = 0
+    comments_count: int = 0
+    link: str = ""
+    has_media: bool = False
+    media_type: str | None = None
+    media_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object, keys in the contract's order."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    """One pass's result: the stats and the posts, newest first."""
+
+    stats: ChannelStats
+    posts: list[Post]
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"stats": {...}, "posts": [...]}`, as `collect --dry-run` prints it."""
+        return {"stats": self.stats.to_json(), "posts": [p.to_json() for p in self.posts]}
+
+
+@dataclass(frozen=True)
+class ResolvedChannel:
+    """A channel as the account can address it: id and access hash, plus what names it."""
+
+    id: int
+    access_hash: int
+
+    @property
+    def marked_id(self) -> int:
+        """The Bot-API style id: -100 followed by the channel id."""
+        return -(1_000_000_000_000 + self.id)
