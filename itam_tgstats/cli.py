@@ -117,14 +117,18 @@ def collect(
     settings = run(lambda: load_settings(need_telegram=True, need_session=True))
 
     if dry_run:
-        snapshot = run(lambda: pass_.run_with_signals(lambda _i: pass_.dry_run(settings)))
+        snapshot = run(lambda: pass_.run_with_signals(
+                lambda _i: pass_.dry_run(settings, pass_.default_source_factory)
+            ))
         pass_.print_snapshot(snapshot)
         return
 
     async def one_pass(interruption: pass_.Interruption) -> bool:
         store = Store(settings.redis_url)
         try:
-            return await pass_.collect_once(settings, store, interruption=interruption)
+            return await pass_.collect_once(
+                settings, store, pass_.default_source_factory, interruption=interruption
+            )
         finally:
             await store.aclose()
 

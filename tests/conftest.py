@@ -1,0 +1,126 @@
+"""Shared fixtures: a real redis-server started by the suite, and the stand-in Telegram."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.channels import rich_channel
+from tests.faketg import FakeTelegram
+
+# Obviously fake credentials: no real account or application has these.
+FAKE_API_ID = "12345"
+FAKE_API_HASH = "0123456789abcdef0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server of the suite's own: a free port, a temporary dir, no persistence."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.exit("redis-server is not installed (bash .ci/run installs it)", returncode=3)
+        self.process = subprocess.Popen(
+            [
+                binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
+                "--save", "", "--appendonly", "no", "--databases", "16",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A clean database on the suite's own server."""
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()  # the suite's own server: never one it did not start
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def rdb(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_tg() -> FakeTelegram:
+    server = FakeTelegram()
+    server.add_channel(rich_channel())
+    return server
+
+
+@pytest.fixture
+def env(redis_url: str, fake_tg: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A complete, valid configuration in the process environment; cwd has no .env."""
+    for name in list(os.environ):
+        if name.startswith("TG_") or name in ("REDIS_URL", "LOG_LEVEL"):
+            monkeypatch.delenv(name)
+    values = {
+        "TG_API_ID": FAKE_API_ID,
+        "TG_API_HASH": FAKE_API_HASH,
+        "TG_SESSION_STRING": fake_tg.session_string(int(FAKE_API_ID)),
+        "TG_CHANNEL_USERNAME": "itatmisis",
+        "REDIS_URL": redis_url,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return values

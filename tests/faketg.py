@@ -1,0 +1,365 @@
+"""A stand-in Telegram at the network seam.
+
+`FakeTelegram.protocol_factory` replaces Pyrogram's TCP transport class. Everything above
+it is Pyrogram's own: the session encrypts real MTProto 2.0 messages with the session's
+auth key; this server decrypts them, answers each function with real `pyrogram.raw.types`
+objects (serialised to bytes, encrypted, and parsed back by Pyrogram exactly like wire
+data), records the calls, and can answer with real RPC errors, add latency, hang, or drop
+the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from pyrogram import raw
+from pyrogram.crypto import aes
+from pyrogram.crypto.mtproto import kdf
+from pyrogram.raw.core import Long, Message, MsgContainer, TLObject
+
+from itam_tgstats.sessions import SessionData
+
+# Calls Pyrogram makes to set up a connection, not for the pass itself.
+SETUP_CALLS = frozenset({"Ping", "PingDelayDisconnect", "help.GetConfig"})
+
+ERROR_CODES = {
+    "FLOOD_WAIT": 420,
+    "AUTH_KEY_UNREGISTERED": 401,
+    "SESSION_REVOKED": 401,
+    "USER_DEACTIVATED": 401,
+    "AUTH_KEY_DUPLICATED": 406,
+    "INTERNAL": 500,
+}
+
+
+def error_code(message: str) -> int:
+    """The RPC error code Telegram sends with `message`."""
+    for prefix, code in ERROR_CODES.items():
+        if message.startswith(prefix):
+            return code
+    return 400
+
+
+@dataclass
+class FakeChannel:
+    """A channel as the server knows it; `messages` are raw Message/MessageService objects."""
+
+    id: int
+    title: str
+    username: str | None
+    access_hash: int = 0x1234_5678_9ABC
+    usernames: list[raw.types.Username] = field(default_factory=list)
+    participants: int = 5500
+    messages: list[Any] = field(default_factory=list)
+    private: bool = False
+    linked_chat_id: int | None = None
+
+    def names(self) -> set[str]:
+        names = {u.username.lower() for u in self.usernames if u.active}
+        if self.username:
+            names.add(self.username.lower())
+        return names
+
+    def raw_channel(self) -> raw.types.Channel:
+        return raw.types.Channel(
+            id=self.id,
+            title=self.title,
+            photo=raw.types.ChatPhotoEmpty(),
+            date=1_600_000_000,
+            broadcast=True,
+            access_hash=self.access_hash,
+            username=self.username,
+            usernames=self.usernames or None,
+            has_link=self.linked_chat_id is not None,
+        )
+
+
+def server_config() -> raw.types.Config:
+    """help.getConfig's answer: a plausible Config (Pyrogram does not read it on connect)."""
+    return raw.types.Config(
+        date=int(time.time()), expires=int(time.time()) + 3600, test_mode=False, this_dc=2,
+        dc_options=[raw.types.DcOption(id=2, ip_address="149.154.167.51", port=443)],
+        dc_txt_domain_name="apv3.stel.com", chat_size_max=200, megagroup_size_max=200000,
+        forwarded_count_max=100, online_update_period_ms=210000, offline_blur_timeout_ms=5000,
+        offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
+        notify_cloud_delay_ms=30000, notify_default_delay_ms=1500, push_chat_period_ms=60000,
+        push_chat_limit=2, edit_time_limit=172800, revoke_time_limit=2147483647,
+        revoke_pm_time_limit=2147483647, rating_e_decay=2419200, stickers_recent_limit=200,
+        channels_read_media_period=604800, call_receive_timeout_ms=20000,
+        call_ring_timeout_ms=90000, call_connect_timeout_ms=30000,
+        call_packet_timeout_ms=10000, me_url_prefix="https://t.me/", caption_length_max=1024,
+        message_length_max=4096, webfile_dc_id=4,
+    )
+
+
+class RpcFailure(Exception):
+    """Raised by a handler to answer with an RPC error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FakeTelegram:
+    """The server. One instance serves any number of connections (and passes)."""
+
+    def __init__(self, *, user_id: int = 100_200_300, dc_id: int = 2, seed: int = 7) -> None:
+        rng = random.Random(seed)
+        self.auth_key = bytes(rng.getrandbits(8) for _ in range(256))
+        self.auth_key_id = hashlib.sha1(self.auth_key).digest()[-8:]  # noqa: S324
+        self.user_id = user_id
+        self.dc_id = dc_id
+        self.channels: list[FakeChannel] = []
+        self.calls: list[str] = []
+        self.latency = 0.0
+        self.failures: dict[str, list[str]] = {}
+        self.hang: set[str] = set()
+        self.drop_on: set[str] = set()
+        self.unreachable = False
+        self.connections = 0
+        self.open_connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.handlers: dict[type[Any], Callable[[Any], Any]] = {
+            raw.functions.help.GetConfig: lambda _q: server_config(),
+            raw.functions.contacts.ResolveUsername: self._resolve,
+            raw.functions.channels.GetFullChannel: self._full_channel,
+            raw.functions.messages.GetHistory: self._history,
+        }
+        self._last_msg_id = 0
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def session_data(self, *, user_id: int | None = None) -> SessionData:
+        return SessionData(
+            dc_id=self.dc_id,
+            auth_key=self.auth_key,
+            user_id=self.user_id if user_id is None else user_id,
+        )
+
+    def session_string(self, api_id: int = 12345) -> str:
+        """A Pyrogram session string for this server's account (fake credentials)."""
+        return self.session_data().to_pyrogram(api_id)
+
+    def add_channel(self, channel: FakeChannel) -> FakeChannel:
+        self.channels.append(channel)
+        return channel
+
+    def fail(self, method: str, message: str, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` (e.g. "channels.GetFullChannel") with an error."""
+        self.failures.setdefault(method, []).extend([message] * times)
+
+    @property
+    def api_calls(self) -> list[str]:
+        """The calls a pass made, without connection set-up."""
+        return [c for c in self.calls if c not in SETUP_CALLS]
+
+    # -- the transport ----------------------------------------------------------------
+
+    @property
+    def protocol_factory(self) -> type[Any]:
+        server = self
+
+        class FakeProtocol:
+            def __init__(self, **_: Any) -> None:
+                self.crypto_executor = ThreadPoolExecutor(1, thread_name_prefix="FakeCrypto")
+                self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+                self.closed = False
+                self.tasks: set[asyncio.Task[None]] = set()
+
+            async def connect(self, _address: tuple[str, int]) -> None:
+                if server.unreachable:
+                    raise ConnectionRefusedError("connection refused (fake Telegram unreachable)")
+                server.connections += 1
+                server.open_connections += 1
+
+            async def close(self) -> None:
+                if not self.closed:
+                    self.closed = True
+                    server.open_connections -= 1
+                    for task in self.tasks:
+                        task.cancel()
+                    self.inbox.put_nowait(None)
+                self.crypto_executor.shutdown(wait=False)
+
+            async def send(self, data: bytes) -> None:
+                if self.closed:
+                    raise OSError("connection closed")
+                task = asyncio.get_running_loop().create_task(server._serve(self, data))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+            async def recv(self) -> bytes | None:
+                if self.closed and self.inbox.empty():
+                    return None
+                return await self.inbox.get()
+
+            def drop(self) -> None:
+                """The server hangs up: Pyrogram sees a null packet."""
+                self.inbox.put_nowait(None)
+
+        return FakeProtocol
+
+    # -- MTProto ----------------------------------------------------------------------
+
+    async def _serve(self, conn: Any, data: bytes) -> None:
+        assert data[:8] == self.auth_key_id, "wrong auth key"
+        msg_key = data[8:24]
+        aes_key, aes_iv = kdf(self.auth_key, msg_key, True)
+        plain = BytesIO(aes.ige256_decrypt(data[24:], aes_key, aes_iv))
+        salt = plain.read(8)
+        session_id = plain.read(8)
+        message = Message.read(plain)
+        bodies = (
+            list(message.body.messages) if isinstance(message.body, MsgContainer) else [message]
+        )
+        for msg in bodies:
+            await self._answer(conn, msg, salt, session_id)
+
+    async def _answer(self, conn: Any, msg: Message, salt: bytes, session_id: bytes) -> None:
+        body = msg.body
+        if isinstance(body, raw.types.MsgsAck):
+            return
+        if isinstance(body, raw.functions.Ping | raw.functions.PingDelayDisconnect):
+            self.calls.append(type(body).__name__)
+            self._send(conn, raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id), salt, session_id, 0)
+            return
+        query = body
+        while isinstance(
+            query,
+            raw.functions.InvokeWithLayer
+            | raw.functions.InitConnection
+            | raw.functions.InvokeWithoutUpdates,
+        ):
+            query = query.query
+        name = ".".join(query.QUALNAME.split(".")[1:])
+        self.calls.append(name)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if name in self.hang:
+                await asyncio.Event().wait()
+            if name in self.drop_on:
+                self.drop_on.discard(name)
+                conn.drop()
+                return
+            try:
+                pending = self.failures.get(name)
+                if pending:
+                    raise RpcFailure(pending.pop(0))
+                handler = self.handlers.get(type(query))
+                if handler is None:
+                    raise RpcFailure("METHOD_NOT_IMPLEMENTED_IN_FAKE")
+                result = handler(query)
+            except RpcFailure as e:
+                result = raw.types.RpcError(error_code=error_code(e.message), error_message=e.message)
+            answer = raw.types.RpcResult(req_msg_id=msg.msg_id, result=result)
+            self._send(conn, answer, salt, session_id, 1)
+        finally:
+            self.in_flight -= 1
+
+    def _next_msg_id(self) -> int:
+        msg_id = (int(time.time() * 2**32) & ~0b11) | 1
+        if msg_id <= self._last_msg_id:
+            msg_id = self._last_msg_id + 4
+        self._last_msg_id = msg_id
+        return msg_id
+
+    def _send(self, conn: Any, body: TLObject, salt: bytes, session_id: bytes, seq_no: int) -> None:
+        if conn.closed:
+            return
+        payload = body.write()
+        message = Message(body=_Raw(payload), msg_id=self._next_msg_id(), seq_no=seq_no, length=len(payload))
+        data = salt + session_id + message.write()
+        padding = os.urandom(-(len(data) + 12) % 16 + 12)
+        msg_key = hashlib.sha256(self.auth_key[96 : 96 + 32] + data + padding).digest()[8:24]
+        aes_key, aes_iv = kdf(self.auth_key, msg_key, False)
+        conn.inbox.put_nowait(self.auth_key_id + msg_key + aes.ige256_encrypt(data + padding, aes_key, aes_iv))
+
+    # -- handlers ---------------------------------------------------------------------
+
+    def _channel_by_input(self, channel_id: int, access_hash: int) -> FakeChannel:
+        for channel in self.channels:
+            if channel.id == channel_id:
+                if channel.access_hash != access_hash:
+                    raise RpcFailure("CHANNEL_INVALID")
+                if channel.private:
+                    raise RpcFailure("CHANNEL_PRIVATE")
+                return channel
+        raise RpcFailure("CHANNEL_INVALID")
+
+    def _resolve(self, query: Any) -> Any:
+        for channel in self.channels:
+            if query.username.lower() in channel.names():
+                if channel.private:
+                    raise RpcFailure("CHANNEL_PRIVATE")
+                return raw.types.contacts.ResolvedPeer(
+                    peer=raw.types.PeerChannel(channel_id=channel.id),
+                    chats=[channel.raw_channel()],
+                    users=[],
+                )
+        raise RpcFailure("USERNAME_NOT_OCCUPIED")
+
+    def _full_channel(self, query: Any) -> Any:
+        channel = self._channel_by_input(query.channel.channel_id, query.channel.access_hash)
+        full = raw.types.ChannelFull(
+            id=channel.id,
+            about="",
+            read_inbox_max_id=0,
+            read_outbox_max_id=0,
+            unread_count=0,
+            chat_photo=raw.types.PhotoEmpty(id=0),
+            notify_settings=raw.types.PeerNotifySettings(),
+            bot_info=[],
+            pts=1,
+            participants_count=channel.participants,
+            linked_chat_id=channel.linked_chat_id,
+        )
+        return raw.types.messages.ChatFull(full_chat=full, chats=[channel.raw_channel()], users=[])
+
+    def _history(self, query: Any) -> Any:
+        channel = self._channel_by_input(query.peer.channel_id, query.peer.access_hash)
+        newest_first = sorted(channel.messages, key=lambda m: m.id, reverse=True)
+        if query.offset_id:
+            newest_first = [m for m in newest_first if m.id < query.offset_id]
+        page = newest_first[query.add_offset : query.add_offset + min(query.limit, 100)]
+        return raw.types.messages.ChannelMessages(
+            pts=1,
+            count=len(channel.messages),
+            messages=page,
+            topics=[],
+            chats=[channel.raw_channel()],
+            users=[],
+        )
+
+
+class _Raw(TLObject):
+    """Already-serialised bytes inside a Message."""
+
+    __slots__ = ["data"]
+    QUALNAME = "Raw"
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def write(self, *args: Any) -> bytes:
+        return self.data
+
+
+def roundtrip(obj: TLObject) -> Any:
+    """An object as Telegram would send it: serialised and read back."""
+    return TLObject.read(BytesIO(obj.write()))
+
+
+__all__ = ["FakeChannel", "FakeTelegram", "Long", "roundtrip"]
