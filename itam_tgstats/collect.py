@@ -108,7 +108,7 @@ async def _fetch_and_save(
         raise TelegramError(
             f"Telegram asked to wait until {iso_utc(retry_after)} (FloodWait); "
             "this pass did not contact it",
-            retry_after_seconds=max(1, int(retry_after - time.time())),
+            retry_at=retry_after,
         )
     async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
         result = await source.fetch(settings.channel, start.peer)
@@ -158,8 +158,11 @@ async def _record_failure(store: Store, start: PassStart, token: str, error: Bas
         message, code = f"unexpected error: {type(error).__name__}: {error}", 1
     now = time.time()
     retry_after: float | None = None
-    if isinstance(error, TelegramError) and error.retry_after_seconds:
-        retry_after = now + error.retry_after_seconds
+    if isinstance(error, TelegramError):
+        if error.retry_at is not None:
+            retry_after = error.retry_at
+        elif error.retry_after_seconds:
+            retry_after = now + error.retry_after_seconds
     status = next_status(
         start.status,
         now=now,

@@ -33,9 +33,16 @@ class TelegramError(TgStatsError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: int | None = None,
+        retry_at: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+        self.retry_at = retry_at
 
 
 class StoreError(TgStatsError):

@@ -1,0 +1,159 @@
+"""A whole pass: real redis-server, stand-in Telegram; keys, atomicity, failures, lock."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import pytest
+import redis
+
+from itam_tgstats.errors import SessionError, StoreError, TelegramError
+from itam_tgstats.store import (
+    HISTORY_KEY, LAST_UPDATE_KEY, LOCK_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY, peer_key,
+)
+from tests.channels import BIG_CHANNEL_ID
+from tests.faketg import FakeTelegram
+from tests.helpers import make_settings, run_pass, snapshot_bytes, status
+
+
+def test_pass_writes_the_contracts_keys(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+    assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is True
+    stats = json.loads(rdb.get(STATS_KEY))
+    posts = json.loads(rdb.get(POSTS_KEY))
+    assert stats["channel_id"] == -1002987654321
+    assert [p["id"] for p in posts] == [1014, 1012, 1011, 1010, 1006]
+    assert rdb.get(LAST_UPDATE_KEY) == stats["collected_at"]
+    assert set(posts[0]) >= {"id", "text", "date", "views", "forwards", "reactions",
+                             "reactions_total", "comments_count", "link", "has_media", "media_type"}
+    # UTF-8 characters, not \u escapes
+    assert "❤" in rdb.get(POSTS_KEY) and "\\u" not in rdb.get(POSTS_KEY)
+    # no TTL on data keys; the lock is released
+    assert all(rdb.ttl(k) == -1 for k in (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY))
+    assert rdb.exists(LOCK_KEY) == 0
+    st = status(rdb)
+    assert st == {"ok": True, "last_success_at": stats["collected_at"], "last_failure_at": None,
+                  "last_error": None, "exit_code": 0, "consecutive_failures": 0,
+                  "retry_after": None}
+    [member] = rdb.zrange(HISTORY_KEY, 0, -1, withscores=True)
+    point = json.loads(member[0])
+    assert point == {"t": int(member[1]), "subscribers": 5500, "posts": 15}
+    assert member[0] == json.dumps(point, separators=(",", ":"))
+    cached = json.loads(rdb.get(peer_key(str(fake_tg.user_id), "itatmisis")))
+    assert cached["id"] == BIG_CHANNEL_ID
+
+
+def test_second_pass_uses_the_cached_peer(fake_tg: FakeTelegram, redis_url: str) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    run_pass(settings, fake_tg)
+    first = list(fake_tg.api_calls)
+    fake_tg.calls.clear()
+    run_pass(settings, fake_tg)
+    assert first == ["contacts.ResolveUsername", "channels.GetFullChannel", "messages.GetHistory"]
+    assert sorted(fake_tg.api_calls) == ["channels.GetFullChannel", "messages.GetHistory"]
+
+
+def test_history_is_trimmed_to_history_days(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+    now = int(time.time())
+    rdb.zadd(HISTORY_KEY, {'{"t":1,"subscribers":1,"posts":1}': now - 3 * 86400,
+                           '{"t":2,"subscribers":2,"posts":2}': now - 3600})
+    run_pass(make_settings(fake_tg, redis_url, TG_HISTORY_DAYS="2"), fake_tg)
+    points = [json.loads(m) for m in rdb.zrange(HISTORY_KEY, 0, -1)]
+    assert [p["subscribers"] for p in points] == [2, 5500]
+
+
+def test_failed_pass_leaves_the_snapshot_byte_for_byte(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    run_pass(settings, fake_tg)
+    before = snapshot_bytes(rdb)
+    fake_tg.fail("messages.GetHistory", "CHANNEL_PRIVATE")
+    with pytest.raises(TelegramError):
+        run_pass(settings, fake_tg)
+    assert snapshot_bytes(rdb) == before
+    st = status(rdb)
+    assert st["ok"] is False and st["consecutive_failures"] == 1 and st["exit_code"] == 4
+    assert st["last_error"] == (
+        "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)")
+    assert st["last_success_at"] is not None
+    assert rdb.exists(LOCK_KEY) == 0
+    fake_tg.fail("contacts.ResolveUsername", "SESSION_REVOKED")
+    fake_tg.fail("channels.GetFullChannel", "SESSION_REVOKED")
+    with pytest.raises(SessionError):
+        run_pass(settings, fake_tg)
+    assert status(rdb)["consecutive_failures"] == 2
+    assert snapshot_bytes(rdb) == before
+    run_pass(settings, fake_tg)
+    assert status(rdb)["consecutive_failures"] == 0
+    assert status(rdb)["last_error"] is not None  # the last failure's reason is kept
+
+
+def test_long_flood_wait_sets_retry_after_and_next_pass_skips_telegram(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.fail("contacts.ResolveUsername", "FLOOD_WAIT_3600")
+    with pytest.raises(TelegramError):
+        run_pass(settings, fake_tg)
+    retry_after = status(rdb)["retry_after"]
+    assert retry_after is not None and retry_after.endswith("+00:00")
+    fake_tg.calls.clear()
+    with pytest.raises(TelegramError, match=re.escape(f"wait until {retry_after}")):
+        run_pass(settings, fake_tg)
+    assert fake_tg.calls == []
+    assert status(rdb)["retry_after"] is not None
+    assert status(rdb)["consecutive_failures"] == 2
+
+
+def test_redis_unreachable_fails_before_telegram(fake_tg: FakeTelegram) -> None:
+    from tests.conftest import free_port
+
+    settings = make_settings(fake_tg, f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreError, match="^Redis at redis://127.0.0.1:"):
+        run_pass(settings, fake_tg)
+    assert fake_tg.calls == []
+
+
+def test_a_held_lock_skips_the_pass(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+    rdb.set(LOCK_KEY, "someone-else", ex=60)
+    assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is False
+    assert fake_tg.calls == []
+    assert rdb.get(LOCK_KEY) == "someone-else"
+    assert rdb.exists(STATS_KEY) == 0
+
+
+def test_concurrent_reader_never_sees_mixed_passes(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    """Each pass changes subscribers and the newest post's views together; a reader using
+    MGET (one atomic read, as the Go API's GETs would be within one snapshot) checks they match."""
+    settings = make_settings(fake_tg, redis_url)
+    channel = fake_tg.channels[0]
+    newest = max(channel.messages, key=lambda m: m.id)
+    stop = threading.Event()
+    seen: list[tuple[int, int, str, str]] = []
+
+    def reader() -> None:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        while not stop.is_set():
+            stats, posts, updated = client.mget(STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
+            if stats is not None:
+                s, p = json.loads(stats), json.loads(posts)
+                seen.append((s["subscribers_count"], p[0]["views"], s["collected_at"], updated))
+        client.close()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(1, 21):
+            channel.participants = 10_000 + i
+            newest.views = 10_000 + i
+            run_pass(settings, fake_tg)
+    finally:
+        stop.set()
+        thread.join()
+    assert len({s[0] for s in seen}) > 1
+    assert all(subs == views and c == u for subs, views, c, u in seen)

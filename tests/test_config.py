@@ -1,0 +1,121 @@
+"""Settings: every variable of the contract's table, defaults, .env, and one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from itam_tgstats.config import Settings, parse_channel
+from itam_tgstats.errors import ConfigError
+from itam_tgstats.sessions import parse_session_string
+from tests.conftest import FAKE_API_HASH
+from tests.faketg import FakeTelegram
+
+NO_FILE = Path(os.devnull)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {"TG_API_ID": "12345", "TG_API_HASH": FAKE_API_HASH,
+           "TG_SESSION_STRING": FakeTelegram().session_string()}
+    env.update(extra)
+    return env
+
+
+def test_defaults_match_the_contract() -> None:
+    s = Settings.from_env(base_env(), NO_FILE)
+    assert (s.channel, s.redis_url, s.update_interval, s.posts_count, s.log_level) == (
+        "itatmisis", "redis://localhost:6379/0", 900, 5, "INFO")
+    assert (s.flood_wait_max, s.timeout, s.history_days) == (60, 120, 90)
+
+
+@pytest.mark.parametrize(
+    "text", ["itatmisis", "@itatmisis", "https://t.me/itatmisis", "t.me/itatmisis/",
+             "http://telegram.me/itatmisis", " @itatmisis "],
+)
+def test_channel_spellings(text: str) -> None:
+    assert parse_channel(text) == "itatmisis"
+
+
+@pytest.mark.parametrize(
+    "text", ["https://t.me/+AbCdEf", "https://t.me/c/123/4", "ab", "1channel", "it atmisis",
+             "https://example.com/itatmisis", "name_", "@"],
+)
+def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
+    with pytest.raises(ConfigError, match="^TG_CHANNEL_USERNAME must be a public channel"):
+        Settings.from_env(base_env(TG_CHANNEL_USERNAME=text), NO_FILE)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TG_API_ID", "abc", "TG_API_ID must be a positive integer, got 'abc'"),
+        ("TG_POSTS_COUNT", "101", "TG_POSTS_COUNT must be an integer from 1 to 100, got '101'"),
+        ("TG_POSTS_COUNT", "0", "TG_POSTS_COUNT must be an integer from 1 to 100, got '0'"),
+        ("TG_UPDATE_INTERVAL", "soon",
+         "TG_UPDATE_INTERVAL must be an integer of at least 1, got 'soon'"),
+        ("TG_TIMEOUT", "-5", "TG_TIMEOUT must be an integer of at least 1, got '-5'"),
+        ("TG_FLOOD_WAIT_MAX", "1.5", "TG_FLOOD_WAIT_MAX must be an integer of at least 0, got '1.5'"),
+        ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer of at least 1, got '0'"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
+        ("REDIS_URL", "http://u:hunter2@h/", "REDIS_URL must be a redis://, rediss:// or "
+         "unix:// URL, got 'http://u:***@h/'"),
+    ],
+)
+def test_bad_value_is_named_in_one_line(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(**{name: value}), NO_FILE)
+    assert str(caught.value) == message
+
+
+def test_all_problems_at_once_and_secrets_not_echoed() -> None:
+    env = {"TG_API_HASH": "not-a-secret-hash-but-private", "TG_SESSION_STRING": "garbage!!secret",
+           "TG_POSTS_COUNT": "x"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, NO_FILE, need_session=True)
+    text = str(caught.value)
+    assert "\n" not in text
+    assert text.startswith("TG_API_ID is not set")
+    assert "TG_API_HASH must be 32 hexadecimal characters (got 29)" in text
+    assert "TG_SESSION_STRING is not a Pyrogram or Telethon session string" in text
+    assert "TG_POSTS_COUNT" in text
+    assert "not-a-secret-hash" not in text and "garbage" not in text
+
+
+def test_missing_session_is_required_only_when_asked() -> None:
+    env = base_env()
+    del env["TG_SESSION_STRING"]
+    assert Settings.from_env(env, NO_FILE).session is None
+    with pytest.raises(ConfigError, match="^TG_SESSION_STRING is not set: mint one with"):
+        Settings.from_env(env, NO_FILE, need_session=True)
+
+
+def test_env_file_is_read_and_real_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        f"TG_API_ID=999\nTG_API_HASH={FAKE_API_HASH}\nTG_POSTS_COUNT=7\nTG_CHANNEL_USERNAME=@from_file\n"
+    )
+    s = Settings.from_env({"TG_API_ID": "12345"}, env_file)
+    assert (s.api_id, s.posts_count, s.channel) == (12345, 7, "from_file")
+
+
+def test_repr_hides_secrets() -> None:
+    fake = FakeTelegram()
+    s = Settings.from_env(base_env(REDIS_URL="redis://:pw@h:6379/0"), NO_FILE)
+    text = repr(s)
+    assert FAKE_API_HASH not in text and fake.session_string() not in text and "pw" not in text
+
+
+def test_telethon_strings_convert_to_pyrogram() -> None:
+    fake = FakeTelegram()
+    ipv4 = struct.pack(">B4sH256s", 2, bytes([149, 154, 167, 51]), 443, fake.auth_key)
+    ipv6 = struct.pack(">B16sH256s", 4, b"\x20\x01" + b"\x00" * 14, 443, fake.auth_key)
+    for packed, dc in ((ipv4, 2), (ipv6, 4)):
+        telethon = "1" + base64.urlsafe_b64encode(packed).decode()
+        data = parse_session_string(telethon)
+        assert (data.dc_id, data.auth_key, data.source) == (dc, fake.auth_key, "telethon")
+        again = parse_session_string(data.to_pyrogram(12345))
+        assert (again.dc_id, again.auth_key, again.api_id) == (dc, fake.auth_key, 12345)
