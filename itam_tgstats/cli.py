@@ -1,4 +1,4 @@
-"""The `tgstats` command: parses arguments, calls one function per command, maps errors to exit codes.
+"""The `tgstats` command: parses arguments, calls one function per command, maps errors.
 
 The only module that imports typer. Pyrogram is imported only by the commands that talk to
 Telegram, so `show` and `--help` stay fast.
@@ -117,9 +117,11 @@ def collect(
     settings = run(lambda: load_settings(need_telegram=True, need_session=True))
 
     if dry_run:
-        snapshot = run(lambda: pass_.run_with_signals(
+        snapshot = run(
+            lambda: pass_.run_with_signals(
                 lambda _i: pass_.dry_run(settings, pass_.default_source_factory)
-            ))
+            )
+        )
         pass_.print_snapshot(snapshot)
         return
 
@@ -146,7 +148,8 @@ def show(
         bool,
         typer.Option(
             "--json",
-            help='Print {"stats", "posts", "last_update", "status"} as stored (null where missing).',
+            help='Print {"stats", "posts", "last_update", "status"} as stored '
+            "(null where missing).",
         ),
     ] = False,
     check: Annotated[

@@ -85,8 +85,15 @@ async def collect_once(
         log.info("another pass holds tg:lock; skipping this one")
         return False
     try:
-        await _fetch_and_save(settings, store, source_factory, start, token, peer)
-    except BaseException as e:  # noqa: BLE001 - every failure is recorded, then re-raised
+        await _fetch_and_save(
+            settings,
+            store=store,
+            source_factory=source_factory,
+            start=start,
+            token=token,
+            peer=peer,
+        )
+    except BaseException as e:
         error = _as_error(e, settings, interruption)
         await _record_failure(store, start, token, error)
         if error is e:
@@ -97,6 +104,7 @@ async def collect_once(
 
 async def _fetch_and_save(
     settings: Settings,
+    *,
     store: Store,
     source_factory: SourceFactory,
     start: PassStart,
@@ -187,7 +195,9 @@ def _retry_after(status: dict[str, Any] | None) -> float | None:
         return None
 
 
-async def dry_run(settings: Settings, source_factory: SourceFactory = default_source_factory) -> ChannelSnapshot:
+async def dry_run(
+    settings: Settings, source_factory: SourceFactory = default_source_factory
+) -> ChannelSnapshot:
     """Fetch without writing; uses the cached peer when Redis answers, and works without it."""
     assert settings.session is not None
     cached: ResolvedChannel | None = None
@@ -219,10 +229,9 @@ async def collect_loop(
     settings: Settings,
     run_pass: Callable[[], Awaitable[bool]],
     *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     max_failures: int = LOOP_MAX_FAILURES,
 ) -> None:
-    """Pass after pass every TG_UPDATE_INTERVAL; raise the last error after `max_failures` in a row."""
+    """A pass every TG_UPDATE_INTERVAL; raise the last error after `max_failures` in a row."""
     failures = 0
     while True:
         try:
@@ -236,7 +245,12 @@ async def collect_loop(
                 raise
         else:
             failures = 0
-        await sleep(settings.update_interval)
+        await wait_interval(settings.update_interval)
+
+
+async def wait_interval(seconds: float) -> None:
+    """The pause between --loop passes (a seam for tests)."""
+    await asyncio.sleep(seconds)
 
 
 def run_with_signals(main: Callable[[Interruption], Awaitable[Any]]) -> Any:

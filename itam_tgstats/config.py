@@ -22,7 +22,9 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 # Telegram usernames: a letter first, then letters, digits and underscores; 4 (collectible
 # names) to 32 characters.
 _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
-_LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(?P<name>[^/?#]+)/?")
+_LINK = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(?P<name>[^/?#]+)/?"
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,9 @@ class Settings:
 
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
-            problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('LOG_LEVEL')!r}")
+            problems.append(
+                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('LOG_LEVEL')!r}"
+            )
             log_level = "INFO"
 
         settings = cls(

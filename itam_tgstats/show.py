@@ -99,8 +99,14 @@ def render(view: dict[str, Any], console: Console, interval: int, now: float | N
     if isinstance(posts, list) and posts:
         table = Table(box=None, header_style="bold")
         for column, justify in (
-            ("id", "right"), ("date", "left"), ("views", "right"), ("reactions", "right"),
-            ("comments", "right"), ("forwards", "right"), ("media", "left"), ("text", "left"),
+            ("id", "right"),
+            ("date", "left"),
+            ("views", "right"),
+            ("reactions", "right"),
+            ("comments", "right"),
+            ("forwards", "right"),
+            ("media", "left"),
+            ("text", "left"),
         ):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         for post in posts:

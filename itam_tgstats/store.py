@@ -149,7 +149,8 @@ class Store:
     async def read_peer(self, peer: str) -> ResolvedChannel | None:
         """The cached channel, if any."""
         async with self._errors("reading the cached channel"):
-            return parse_peer(await self.redis.get(peer))
+            value = await self.redis.get(peer)
+            return parse_peer(value if isinstance(value, str) else None)
 
     async def lock_holder(self) -> str | None:
         """The token of the pass holding `tg:lock`, if one does."""

@@ -352,9 +352,7 @@ class TelegramSource:
             messages.extend(history.messages)
             exhausted = len(history.messages) < limit
 
-        raw_channel = next(
-            (c for c in full.chats if getattr(c, "id", None) == channel.id), None
-        )
+        raw_channel = next((c for c in full.chats if getattr(c, "id", None) == channel.id), None)
         if raw_channel is None:
             raise TelegramError(f"Telegram's answer for @{username} did not include the channel")
         stats = build_stats(
@@ -404,7 +402,9 @@ def session_message(error: tg.RPCError) -> str:
 def channel_error(username: str, error: tg.RPCError) -> TelegramError:
     """A channel-level refusal as our one-line error."""
     if isinstance(error, tg.ChannelPrivate | tg.ChannelBanned | tg.ChannelPublicGroupNa):
-        return TelegramError(f"channel @{username} is private or not readable by this account ({error.ID})")
+        return TelegramError(
+            f"channel @{username} is private or not readable by this account ({error.ID})"
+        )
     if isinstance(error, STALE_PEER_ERRORS):
         return TelegramError(f"channel @{username} cannot be read ({error.ID})")
     return TelegramError(f"Telegram refused the request for @{username}: {error.CODE} {error.ID}")

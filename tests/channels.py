@@ -15,7 +15,11 @@ T0 = 1_736_000_000  # 2025-01-04T14:13:20Z
 def photo(n: int) -> raw.types.MessageMediaPhoto:
     return raw.types.MessageMediaPhoto(
         photo=raw.types.Photo(
-            id=10_000 + n, access_hash=n, file_reference=b"\x01", date=T0, dc_id=2,
+            id=10_000 + n,
+            access_hash=n,
+            file_reference=b"\x01",
+            date=T0,
+            dc_id=2,
             sizes=[raw.types.PhotoSize(type="x", w=1280, h=720, size=100_000)],
         )
     )
@@ -24,8 +28,14 @@ def photo(n: int) -> raw.types.MessageMediaPhoto:
 def document(n: int, mime: str, *attributes: Any, **flags: Any) -> raw.types.MessageMediaDocument:
     return raw.types.MessageMediaDocument(
         document=raw.types.Document(
-            id=20_000 + n, access_hash=n, file_reference=b"\x02", date=T0, mime_type=mime,
-            size=1_000_000, dc_id=2, attributes=list(attributes),
+            id=20_000 + n,
+            access_hash=n,
+            file_reference=b"\x02",
+            date=T0,
+            mime_type=mime,
+            size=1_000_000,
+            dc_id=2,
+            attributes=list(attributes),
         ),
         **flags,
     )
@@ -33,7 +43,8 @@ def document(n: int, mime: str, *attributes: Any, **flags: Any) -> raw.types.Mes
 
 def video(n: int, *, round_message: bool = False) -> raw.types.MessageMediaDocument:
     return document(
-        n, "video/mp4",
+        n,
+        "video/mp4",
         raw.types.DocumentAttributeVideo(duration=12.5, w=1280, h=720, round_message=round_message),
     )
 
@@ -45,7 +56,9 @@ def poll(n: int) -> raw.types.MessageMediaPoll:
 
     return raw.types.MessageMediaPoll(
         poll=raw.types.Poll(
-            id=30_000 + n, question=text("Go or Rust?"), hash=0,
+            id=30_000 + n,
+            question=text("Go or Rust?"),
+            hash=0,
             answers=[
                 raw.types.PollAnswer(text=text("Go"), option=b"0"),
                 raw.types.PollAnswer(text=text("Rust"), option=b"1"),
@@ -58,7 +71,10 @@ def poll(n: int) -> raw.types.MessageMediaPoll:
 def link_preview(n: int) -> raw.types.MessageMediaWebPage:
     return raw.types.MessageMediaWebPage(
         webpage=raw.types.WebPage(
-            id=40_000 + n, url="https://itam.example/", display_url="itam.example", hash=0,
+            id=40_000 + n,
+            url="https://itam.example/",
+            display_url="itam.example",
+            hash=0,
             title="ITAM",
         )
     )
@@ -120,27 +136,64 @@ def rich_channel(channel_id: int = BIG_CHANNEL_ID) -> FakeChannel:
     messages: list[Any] = [
         post(c, 1000, "Hello, ITAM"),
         post(c, 1001, "", media=photo(1), grouped_id=album3, views=900, replies=comments(4)),
-        post(c, 1002, "🏆 Победа на TulaHackDays", media=photo(2), grouped_id=album3, views=950,
-             forwards=7),
-        post(c, 1003, "", media=photo(3), grouped_id=album3, views=940,
-             reactions=reactions(("👍", 89), ("🔥", 34), ("❤", 12))),
+        post(
+            c,
+            1002,
+            "🏆 Победа на TulaHackDays",
+            media=photo(2),
+            grouped_id=album3,
+            views=950,
+            forwards=7,
+        ),
+        post(
+            c,
+            1003,
+            "",
+            media=photo(3),
+            grouped_id=album3,
+            views=940,
+            reactions=reactions(("👍", 89), ("🔥", 34), ("❤", 12)),
+        ),
         service(c, 1004),
-        post(c, 1005, "Demo day video", media=video(5), views=1234, forwards=45,
-             reactions=reactions(("👍", 10), (5_368_324_170_671_202_286, 4), (PAID, 25)),
-             replies=comments(23)),
+        post(
+            c,
+            1005,
+            "Demo day video",
+            media=video(5),
+            views=1234,
+            forwards=45,
+            reactions=reactions(("👍", 10), (5_368_324_170_671_202_286, 4), (PAID, 25)),
+            replies=comments(23),
+        ),
         post(c, 1006, "Hackathon photos, part 2", media=photo(6), grouped_id=album4, views=800),
         post(c, 1007, "", media=video(7), grouped_id=album4, views=820),
         post(c, 1008, "", media=photo(8), grouped_id=album4, views=810),
         post(c, 1009, "", media=photo(9), grouped_id=album4, views=805),
         post(c, 1010, "Our site: https://itam.example/", media=link_preview(10), views=300),
         post(c, 1011, "", media=poll(11), views=410),
-        post(c, 1012, "Schedule (updated)", views=500, edit_date=T0 + 1012 * 60 + 3600,
-             entities=[raw.types.MessageEntityBold(offset=0, length=8)]),
+        post(
+            c,
+            1012,
+            "Schedule (updated)",
+            views=500,
+            edit_date=T0 + 1012 * 60 + 3600,
+            entities=[raw.types.MessageEntityBold(offset=0, length=8)],
+        ),
         service(c, 1013, raw.types.MessageActionChatEditTitle(title="IT at MISIS")),
-        post(c, 1014, "Welcome, first-years!", views=150,
-             reactions=reactions(("❤", 12), ("👍", 3)), replies=comments(2)),
+        post(
+            c,
+            1014,
+            "Welcome, first-years!",
+            views=150,
+            reactions=reactions(("❤", 12), ("👍", 3)),
+            replies=comments(2),
+        ),
     ]
     return FakeChannel(
-        id=channel_id, title="IT at MISIS", username="itatmisis", messages=messages,
-        participants=5500, linked_chat_id=777,
+        id=channel_id,
+        title="IT at MISIS",
+        username="itatmisis",
+        messages=messages,
+        participants=5500,
+        linked_chat_id=777,
     )

@@ -45,8 +45,19 @@ class RedisServer:
             pytest.exit("redis-server is not installed (bash .ci/run installs it)", returncode=3)
         self.process = subprocess.Popen(
             [
-                binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-                "--save", "", "--appendonly", "no", "--databases", "16",
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--databases",
+                "16",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -108,7 +119,9 @@ def fake_tg() -> FakeTelegram:
 
 
 @pytest.fixture
-def env(redis_url: str, fake_tg: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(
+    redis_url: str, fake_tg: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """A complete, valid configuration in the process environment; cwd has no .env."""
     for name in list(os.environ):
         if name.startswith("TG_") or name in ("REDIS_URL", "LOG_LEVEL"):

@@ -86,18 +86,37 @@ class FakeChannel:
 def server_config() -> raw.types.Config:
     """help.getConfig's answer: a plausible Config (Pyrogram does not read it on connect)."""
     return raw.types.Config(
-        date=int(time.time()), expires=int(time.time()) + 3600, test_mode=False, this_dc=2,
+        date=int(time.time()),
+        expires=int(time.time()) + 3600,
+        test_mode=False,
+        this_dc=2,
         dc_options=[raw.types.DcOption(id=2, ip_address="149.154.167.51", port=443)],
-        dc_txt_domain_name="apv3.stel.com", chat_size_max=200, megagroup_size_max=200000,
-        forwarded_count_max=100, online_update_period_ms=210000, offline_blur_timeout_ms=5000,
-        offline_idle_timeout_ms=30000, online_cloud_timeout_ms=300000,
-        notify_cloud_delay_ms=30000, notify_default_delay_ms=1500, push_chat_period_ms=60000,
-        push_chat_limit=2, edit_time_limit=172800, revoke_time_limit=2147483647,
-        revoke_pm_time_limit=2147483647, rating_e_decay=2419200, stickers_recent_limit=200,
-        channels_read_media_period=604800, call_receive_timeout_ms=20000,
-        call_ring_timeout_ms=90000, call_connect_timeout_ms=30000,
-        call_packet_timeout_ms=10000, me_url_prefix="https://t.me/", caption_length_max=1024,
-        message_length_max=4096, webfile_dc_id=4,
+        dc_txt_domain_name="apv3.stel.com",
+        chat_size_max=200,
+        megagroup_size_max=200000,
+        forwarded_count_max=100,
+        online_update_period_ms=210000,
+        offline_blur_timeout_ms=5000,
+        offline_idle_timeout_ms=30000,
+        online_cloud_timeout_ms=300000,
+        notify_cloud_delay_ms=30000,
+        notify_default_delay_ms=1500,
+        push_chat_period_ms=60000,
+        push_chat_limit=2,
+        edit_time_limit=172800,
+        revoke_time_limit=2147483647,
+        revoke_pm_time_limit=2147483647,
+        rating_e_decay=2419200,
+        stickers_recent_limit=200,
+        channels_read_media_period=604800,
+        call_receive_timeout_ms=20000,
+        call_ring_timeout_ms=90000,
+        call_connect_timeout_ms=30000,
+        call_packet_timeout_ms=10000,
+        me_url_prefix="https://t.me/",
+        caption_length_max=1024,
+        message_length_max=4096,
+        webfile_dc_id=4,
     )
 
 
@@ -155,7 +174,7 @@ class FakeTelegram:
         return channel
 
     def fail(self, method: str, message: str, times: int = 1) -> None:
-        """Answer the next `times` calls of `method` (e.g. "channels.GetFullChannel") with an error."""
+        """Answer the next `times` calls of `method` ("channels.GetFullChannel") with an error."""
         self.failures.setdefault(method, []).extend([message] * times)
 
     @property
@@ -231,7 +250,9 @@ class FakeTelegram:
             return
         if isinstance(body, raw.functions.Ping | raw.functions.PingDelayDisconnect):
             self.calls.append(type(body).__name__)
-            self._send(conn, raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id), salt, session_id, 0)
+            self._send(
+                conn, raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id), salt, session_id, 0
+            )
             return
         query = body
         while isinstance(
@@ -263,7 +284,9 @@ class FakeTelegram:
                     raise RpcFailure("METHOD_NOT_IMPLEMENTED_IN_FAKE")
                 result = handler(query)
             except RpcFailure as e:
-                result = raw.types.RpcError(error_code=error_code(e.message), error_message=e.message)
+                result = raw.types.RpcError(
+                    error_code=error_code(e.message), error_message=e.message
+                )
             answer = raw.types.RpcResult(req_msg_id=msg.msg_id, result=result)
             self._send(conn, answer, salt, session_id, 1)
         finally:
@@ -280,12 +303,16 @@ class FakeTelegram:
         if conn.closed:
             return
         payload = body.write()
-        message = Message(body=_Raw(payload), msg_id=self._next_msg_id(), seq_no=seq_no, length=len(payload))
+        message = Message(
+            body=_Raw(payload), msg_id=self._next_msg_id(), seq_no=seq_no, length=len(payload)
+        )
         data = salt + session_id + message.write()
         padding = os.urandom(-(len(data) + 12) % 16 + 12)
         msg_key = hashlib.sha256(self.auth_key[96 : 96 + 32] + data + padding).digest()[8:24]
         aes_key, aes_iv = kdf(self.auth_key, msg_key, False)
-        conn.inbox.put_nowait(self.auth_key_id + msg_key + aes.ige256_encrypt(data + padding, aes_key, aes_iv))
+        conn.inbox.put_nowait(
+            self.auth_key_id + msg_key + aes.ige256_encrypt(data + padding, aes_key, aes_iv)
+        )
 
     # -- handlers ---------------------------------------------------------------------
 

@@ -12,31 +12,55 @@ import redis
 
 from itam_tgstats.errors import SessionError, StoreError, TelegramError
 from itam_tgstats.store import (
-    HISTORY_KEY, LAST_UPDATE_KEY, LOCK_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY, peer_key,
+    HISTORY_KEY,
+    LAST_UPDATE_KEY,
+    LOCK_KEY,
+    POSTS_KEY,
+    STATS_KEY,
+    peer_key,
 )
 from tests.channels import BIG_CHANNEL_ID
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass, snapshot_bytes, status
 
 
-def test_pass_writes_the_contracts_keys(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+def test_pass_writes_the_contracts_keys(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
     assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is True
     stats = json.loads(rdb.get(STATS_KEY))
     posts = json.loads(rdb.get(POSTS_KEY))
     assert stats["channel_id"] == -1002987654321
     assert [p["id"] for p in posts] == [1014, 1012, 1011, 1010, 1006]
     assert rdb.get(LAST_UPDATE_KEY) == stats["collected_at"]
-    assert set(posts[0]) >= {"id", "text", "date", "views", "forwards", "reactions",
-                             "reactions_total", "comments_count", "link", "has_media", "media_type"}
+    assert set(posts[0]) >= {
+        "id",
+        "text",
+        "date",
+        "views",
+        "forwards",
+        "reactions",
+        "reactions_total",
+        "comments_count",
+        "link",
+        "has_media",
+        "media_type",
+    }
     # UTF-8 characters, not \u escapes
     assert "❤" in rdb.get(POSTS_KEY) and "\\u" not in rdb.get(POSTS_KEY)
     # no TTL on data keys; the lock is released
     assert all(rdb.ttl(k) == -1 for k in (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY))
     assert rdb.exists(LOCK_KEY) == 0
     st = status(rdb)
-    assert st == {"ok": True, "last_success_at": stats["collected_at"], "last_failure_at": None,
-                  "last_error": None, "exit_code": 0, "consecutive_failures": 0,
-                  "retry_after": None}
+    assert st == {
+        "ok": True,
+        "last_success_at": stats["collected_at"],
+        "last_failure_at": None,
+        "last_error": None,
+        "exit_code": 0,
+        "consecutive_failures": 0,
+        "retry_after": None,
+    }
     [member] = rdb.zrange(HISTORY_KEY, 0, -1, withscores=True)
     point = json.loads(member[0])
     assert point == {"t": int(member[1]), "subscribers": 5500, "posts": 15}
@@ -55,10 +79,17 @@ def test_second_pass_uses_the_cached_peer(fake_tg: FakeTelegram, redis_url: str)
     assert sorted(fake_tg.api_calls) == ["channels.GetFullChannel", "messages.GetHistory"]
 
 
-def test_history_is_trimmed_to_history_days(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+def test_history_is_trimmed_to_history_days(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
     now = int(time.time())
-    rdb.zadd(HISTORY_KEY, {'{"t":1,"subscribers":1,"posts":1}': now - 3 * 86400,
-                           '{"t":2,"subscribers":2,"posts":2}': now - 3600})
+    rdb.zadd(
+        HISTORY_KEY,
+        {
+            '{"t":1,"subscribers":1,"posts":1}': now - 3 * 86400,
+            '{"t":2,"subscribers":2,"posts":2}': now - 3600,
+        },
+    )
     run_pass(make_settings(fake_tg, redis_url, TG_HISTORY_DAYS="2"), fake_tg)
     points = [json.loads(m) for m in rdb.zrange(HISTORY_KEY, 0, -1)]
     assert [p["subscribers"] for p in points] == [2, 5500]
@@ -77,7 +108,8 @@ def test_failed_pass_leaves_the_snapshot_byte_for_byte(
     st = status(rdb)
     assert st["ok"] is False and st["consecutive_failures"] == 1 and st["exit_code"] == 4
     assert st["last_error"] == (
-        "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)")
+        "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)"
+    )
     assert st["last_success_at"] is not None
     assert rdb.exists(LOCK_KEY) == 0
     fake_tg.fail("contacts.ResolveUsername", "SESSION_REVOKED")
@@ -117,7 +149,9 @@ def test_redis_unreachable_fails_before_telegram(fake_tg: FakeTelegram) -> None:
     assert fake_tg.calls == []
 
 
-def test_a_held_lock_skips_the_pass(fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis) -> None:
+def test_a_held_lock_skips_the_pass(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
     rdb.set(LOCK_KEY, "someone-else", ex=60)
     assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is False
     assert fake_tg.calls == []

@@ -19,8 +19,11 @@ NO_FILE = Path(os.devnull)
 
 
 def base_env(**extra: str) -> dict[str, str]:
-    env = {"TG_API_ID": "12345", "TG_API_HASH": FAKE_API_HASH,
-           "TG_SESSION_STRING": FakeTelegram().session_string()}
+    env = {
+        "TG_API_ID": "12345",
+        "TG_API_HASH": FAKE_API_HASH,
+        "TG_SESSION_STRING": FakeTelegram().session_string(),
+    }
     env.update(extra)
     return env
 
@@ -28,21 +31,42 @@ def base_env(**extra: str) -> dict[str, str]:
 def test_defaults_match_the_contract() -> None:
     s = Settings.from_env(base_env(), NO_FILE)
     assert (s.channel, s.redis_url, s.update_interval, s.posts_count, s.log_level) == (
-        "itatmisis", "redis://localhost:6379/0", 900, 5, "INFO")
+        "itatmisis",
+        "redis://localhost:6379/0",
+        900,
+        5,
+        "INFO",
+    )
     assert (s.flood_wait_max, s.timeout, s.history_days) == (60, 120, 90)
 
 
 @pytest.mark.parametrize(
-    "text", ["itatmisis", "@itatmisis", "https://t.me/itatmisis", "t.me/itatmisis/",
-             "http://telegram.me/itatmisis", " @itatmisis "],
+    "text",
+    [
+        "itatmisis",
+        "@itatmisis",
+        "https://t.me/itatmisis",
+        "t.me/itatmisis/",
+        "http://telegram.me/itatmisis",
+        " @itatmisis ",
+    ],
 )
 def test_channel_spellings(text: str) -> None:
     assert parse_channel(text) == "itatmisis"
 
 
 @pytest.mark.parametrize(
-    "text", ["https://t.me/+AbCdEf", "https://t.me/c/123/4", "ab", "1channel", "it atmisis",
-             "https://example.com/itatmisis", "name_", "@"],
+    "text",
+    [
+        "https://t.me/+AbCdEf",
+        "https://t.me/c/123/4",
+        "ab",
+        "1channel",
+        "it atmisis",
+        "https://example.com/itatmisis",
+        "name_",
+        "@",
+    ],
 )
 def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
     with pytest.raises(ConfigError, match="^TG_CHANNEL_USERNAME must be a public channel"):
@@ -55,14 +79,24 @@ def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
         ("TG_API_ID", "abc", "TG_API_ID must be a positive integer, got 'abc'"),
         ("TG_POSTS_COUNT", "101", "TG_POSTS_COUNT must be an integer from 1 to 100, got '101'"),
         ("TG_POSTS_COUNT", "0", "TG_POSTS_COUNT must be an integer from 1 to 100, got '0'"),
-        ("TG_UPDATE_INTERVAL", "soon",
-         "TG_UPDATE_INTERVAL must be an integer of at least 1, got 'soon'"),
+        (
+            "TG_UPDATE_INTERVAL",
+            "soon",
+            "TG_UPDATE_INTERVAL must be an integer of at least 1, got 'soon'",
+        ),
         ("TG_TIMEOUT", "-5", "TG_TIMEOUT must be an integer of at least 1, got '-5'"),
-        ("TG_FLOOD_WAIT_MAX", "1.5", "TG_FLOOD_WAIT_MAX must be an integer of at least 0, got '1.5'"),
+        (
+            "TG_FLOOD_WAIT_MAX",
+            "1.5",
+            "TG_FLOOD_WAIT_MAX must be an integer of at least 0, got '1.5'",
+        ),
         ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer of at least 1, got '0'"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
-        ("REDIS_URL", "http://u:hunter2@h/", "REDIS_URL must be a redis://, rediss:// or "
-         "unix:// URL, got 'http://u:***@h/'"),
+        (
+            "REDIS_URL",
+            "http://u:hunter2@h/",
+            "REDIS_URL must be a redis://, rediss:// or unix:// URL, got 'http://u:***@h/'",
+        ),
     ],
 )
 def test_bad_value_is_named_in_one_line(name: str, value: str, message: str) -> None:
@@ -72,8 +106,11 @@ def test_bad_value_is_named_in_one_line(name: str, value: str, message: str) -> 
 
 
 def test_all_problems_at_once_and_secrets_not_echoed() -> None:
-    env = {"TG_API_HASH": "not-a-secret-hash-but-private", "TG_SESSION_STRING": "garbage!!secret",
-           "TG_POSTS_COUNT": "x"}
+    env = {
+        "TG_API_HASH": "not-a-secret-hash-but-private",
+        "TG_SESSION_STRING": "garbage!!secret",
+        "TG_POSTS_COUNT": "x",
+    }
     with pytest.raises(ConfigError) as caught:
         Settings.from_env(env, NO_FILE, need_session=True)
     text = str(caught.value)

@@ -1,4 +1,4 @@
-"""Parsing (pure functions on wire-shaped raw objects) and the source over the stand-in transport."""
+"""Parsing (pure functions on wire-shaped raw objects); the source over the stand-in transport."""
 
 from __future__ import annotations
 
@@ -17,8 +17,17 @@ from itam_tgstats.errors import SessionError, TelegramError
 from itam_tgstats.models import ResolvedChannel
 from itam_tgstats.telegram import TelegramSource
 from tests.channels import (
-    BIG_CHANNEL_ID, PAID, document, link_preview, photo, poll, post, reactions, rich_channel,
-    service, video,
+    BIG_CHANNEL_ID,
+    PAID,
+    document,
+    link_preview,
+    photo,
+    poll,
+    post,
+    reactions,
+    rich_channel,
+    service,
+    video,
 )
 from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeChannel, FakeTelegram, roundtrip
@@ -49,19 +58,45 @@ async def fetch(fake: FakeTelegram, cached: ResolvedChannel | None = None, **env
         (photo(1), "photo"),
         (video(1), "video"),
         (video(1, round_message=True), "video_note"),
-        (document(1, "image/gif", raw.types.DocumentAttributeAnimated(),
-                  raw.types.DocumentAttributeVideo(duration=1.0, w=1, h=1)), "animation"),
-        (document(1, "audio/ogg", raw.types.DocumentAttributeAudio(duration=3, voice=True)), "voice"),
+        (
+            document(
+                1,
+                "image/gif",
+                raw.types.DocumentAttributeAnimated(),
+                raw.types.DocumentAttributeVideo(duration=1.0, w=1, h=1),
+            ),
+            "animation",
+        ),
+        (
+            document(1, "audio/ogg", raw.types.DocumentAttributeAudio(duration=3, voice=True)),
+            "voice",
+        ),
         (document(1, "audio/mpeg", raw.types.DocumentAttributeAudio(duration=3)), "audio"),
-        (document(1, "image/webp", raw.types.DocumentAttributeSticker(
-            alt="🙂", stickerset=raw.types.InputStickerSetEmpty())), "sticker"),
-        (document(1, "application/pdf", raw.types.DocumentAttributeFilename(file_name="a.pdf")),
-         "document"),
+        (
+            document(
+                1,
+                "image/webp",
+                raw.types.DocumentAttributeSticker(
+                    alt="🙂", stickerset=raw.types.InputStickerSetEmpty()
+                ),
+            ),
+            "sticker",
+        ),
+        (
+            document(1, "application/pdf", raw.types.DocumentAttributeFilename(file_name="a.pdf")),
+            "document",
+        ),
         (poll(1), "poll"),
-        (raw.types.MessageMediaGeo(geo=raw.types.GeoPoint(long=37.6, lat=55.7, access_hash=1)),
-         "location"),
-        (raw.types.MessageMediaContact(phone_number="+70000000000", first_name="A",
-                                       last_name="B", vcard="", user_id=0), "contact"),
+        (
+            raw.types.MessageMediaGeo(geo=raw.types.GeoPoint(long=37.6, lat=55.7, access_hash=1)),
+            "location",
+        ),
+        (
+            raw.types.MessageMediaContact(
+                phone_number="+70000000000", first_name="A", last_name="B", vcard="", user_id=0
+            ),
+            "contact",
+        ),
         (raw.types.MessageMediaDice(value=6, emoticon="🎲"), "dice"),
         (raw.types.MessageMediaUnsupported(), "other"),
         (link_preview(1), None),
@@ -85,8 +120,18 @@ def test_album_is_one_post_with_the_contracts_merging_rules() -> None:
     items = [
         roundtrip(post(c, 11, "", media=photo(1), grouped_id=9, views=900, forwards=1)),
         roundtrip(post(c, 12, "caption", media=video(2), grouped_id=9, views=950, forwards=7)),
-        roundtrip(post(c, 13, "", media=photo(3), grouped_id=9, views=940, forwards=0,
-                       reactions=reactions(("🔥", 5)))),
+        roundtrip(
+            post(
+                c,
+                13,
+                "",
+                media=photo(3),
+                grouped_id=9,
+                views=940,
+                forwards=0,
+                reactions=reactions(("🔥", 5)),
+            )
+        ),
     ]
     [group] = telegram.group_posts(items[::-1])
     result = telegram.build_post(group, "chan", c)
@@ -108,9 +153,13 @@ def test_service_messages_are_not_posts_and_links_without_username() -> None:
 
 def test_primary_username_comes_from_usernames_when_username_is_empty() -> None:
     channel = FakeChannel(
-        id=5, title="t", username=None,
-        usernames=[raw.types.Username(username="old_name", active=False),
-                   raw.types.Username(username="ItAtMisis", active=True)],
+        id=5,
+        title="t",
+        username=None,
+        usernames=[
+            raw.types.Username(username="old_name", active=False),
+            raw.types.Username(username="ItAtMisis", active=True),
+        ],
     ).raw_channel()
     assert telegram.channel_username(roundtrip(channel)) == "ItAtMisis"
 
@@ -167,7 +216,10 @@ def test_rich_channel_snapshot_matches_the_contract(fake_tg: FakeTelegram) -> No
     assert (album3["media_type"], album3["media_count"]) == ("photo", 3)
     album4 = by_id[1006]
     assert (album4["text"], album4["views"], album4["media_count"]) == (
-        "Hackathon photos, part 2", 820, 4)
+        "Hackathon photos, part 2",
+        820,
+        4,
+    )
     assert by_id[1010]["has_media"] is False and by_id[1010]["media_type"] is None
     assert by_id[1011]["media_type"] == "poll" and by_id[1011]["text"] == ""
     # edited: the date stays the original one
@@ -179,7 +231,10 @@ def test_first_fetch_resolves_then_cached_fetch_does_not(fake_tg: FakeTelegram) 
     first = asyncio.run(fetch(fake_tg))
     assert first.resolved is True
     assert fake_tg.api_calls == [
-        "contacts.ResolveUsername", "channels.GetFullChannel", "messages.GetHistory"]
+        "contacts.ResolveUsername",
+        "channels.GetFullChannel",
+        "messages.GetHistory",
+    ]
     fake_tg.calls.clear()
     second = asyncio.run(fetch(fake_tg, first.channel))
     assert second.resolved is False
@@ -228,18 +283,38 @@ def test_empty_channel_gives_no_posts_and_null_last_post_date() -> None:
 @pytest.mark.parametrize(
     ("method", "error", "kind", "message"),
     [
-        ("contacts.ResolveUsername", "AUTH_KEY_UNREGISTERED", SessionError,
-         "the Telegram session is not authorized any more (AUTH_KEY_UNREGISTERED): mint a new "
-         "one with `tgstats session` and put it in TG_SESSION_STRING"),
-        ("channels.GetFullChannel", "SESSION_REVOKED", SessionError,
-         "the Telegram session is not authorized any more (SESSION_REVOKED): mint a new "
-         "one with `tgstats session` and put it in TG_SESSION_STRING"),
-        ("contacts.ResolveUsername", "USERNAME_NOT_OCCUPIED", TelegramError,
-         "channel @itatmisis does not exist (USERNAME_NOT_OCCUPIED)"),
-        ("messages.GetHistory", "CHANNEL_PRIVATE", TelegramError,
-         "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)"),
-        ("messages.GetHistory", "FLOOD_WAIT_300", TelegramError,
-         "Telegram asked to wait 300 s (FloodWait), more than TG_FLOOD_WAIT_MAX=60"),
+        (
+            "contacts.ResolveUsername",
+            "AUTH_KEY_UNREGISTERED",
+            SessionError,
+            "the Telegram session is not authorized any more (AUTH_KEY_UNREGISTERED): mint a new "
+            "one with `tgstats session` and put it in TG_SESSION_STRING",
+        ),
+        (
+            "channels.GetFullChannel",
+            "SESSION_REVOKED",
+            SessionError,
+            "the Telegram session is not authorized any more (SESSION_REVOKED): mint a new "
+            "one with `tgstats session` and put it in TG_SESSION_STRING",
+        ),
+        (
+            "contacts.ResolveUsername",
+            "USERNAME_NOT_OCCUPIED",
+            TelegramError,
+            "channel @itatmisis does not exist (USERNAME_NOT_OCCUPIED)",
+        ),
+        (
+            "messages.GetHistory",
+            "CHANNEL_PRIVATE",
+            TelegramError,
+            "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)",
+        ),
+        (
+            "messages.GetHistory",
+            "FLOOD_WAIT_300",
+            TelegramError,
+            "Telegram asked to wait 300 s (FloodWait), more than TG_FLOOD_WAIT_MAX=60",
+        ),
     ],
 )
 def test_telegram_errors_become_one_line_errors(
