@@ -270,3 +270,14 @@ def test_installed_console_script(env: dict[str, str], tmp_path: Path) -> None:
         [script, "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert help_result.returncode == 0 and "collect" in help_result.stdout
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "itam_tgstats", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "tgstats 0.1.0\n")

@@ -191,3 +191,33 @@ def test_concurrent_reader_never_sees_mixed_passes(
         thread.join()
     assert len({s[0] for s in seen}) > 1
     assert all(subs == views and c == u for subs, views, c, u in seen)
+
+
+def test_channel_without_public_username_links_by_id(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    """The channel dropped its username after it was resolved: the cached peer still reads it."""
+    settings = make_settings(fake_tg, redis_url)
+    run_pass(settings, fake_tg)
+    fake_tg.channels[0].username = None
+    run_pass(settings, fake_tg)
+    stats = json.loads(rdb.get(STATS_KEY))
+    posts = json.loads(rdb.get(POSTS_KEY))
+    assert stats["username"] is None
+    assert posts[0]["link"] == f"https://t.me/c/{BIG_CHANNEL_ID}/1014"
+
+
+def test_telethon_session_string_is_accepted(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    import base64
+    import struct
+
+    packed = struct.pack(">B4sH256s", 2, bytes([149, 154, 167, 51]), 443, fake_tg.auth_key)
+    telethon = "1" + base64.urlsafe_b64encode(packed).decode()
+    settings = make_settings(fake_tg, redis_url, TG_SESSION_STRING=telethon)
+    assert run_pass(settings, fake_tg) is True
+    assert json.loads(rdb.get(STATS_KEY))["subscribers_count"] == 5500
+    # No user id in a Telethon string: the peer is cached under the auth key's public id.
+    [key] = rdb.keys("tg:peer:*")
+    assert key == f"tg:peer:key-{fake_tg.auth_key_id.hex()}:itatmisis"
