@@ -30,8 +30,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server of the suite's own: a free port, a temporary dir, no persistence."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
         self.workdir = workdir
+        self.persistent = persistent
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -43,6 +44,12 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.exit("redis-server is not installed (bash .ci/run installs it)", returncode=3)
+        # Persistent servers (for tests that restart Redis) fsync every write to an AOF.
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else ["--appendonly", "no"]
+        )
         self.process = subprocess.Popen(
             [
                 binary,
@@ -54,10 +61,7 @@ class RedisServer:
                 str(self.workdir),
                 "--save",
                 "",
-                "--appendonly",
-                "no",
-                "--databases",
-                "16",
+                *persistence,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -80,6 +84,13 @@ class RedisServer:
             self.process.wait(10)
             self.process = None
 
+    def kill(self) -> None:
+        """A crash: SIGKILL, no shutdown save."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -88,6 +99,15 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A server of its own that survives restarts (AOF), for tests that kill Redis."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-aof"), persistent=True)
     server.start()
     yield server
     server.stop()

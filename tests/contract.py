@@ -1,0 +1,57 @@
+"""Checks of the contract's JSON (../shared/CONTRACT.md), shared by the tests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MEDIA_TYPES = {
+    "photo", "video", "animation", "audio", "voice", "video_note", "sticker", "document",
+    "poll", "location", "venue", "contact", "dice", "game", "invoice", "story", "giveaway",
+    "paid_media", "other",
+}  # fmt: skip
+POST_FIELDS = {
+    "id", "text", "date", "views", "forwards", "reactions", "reactions_total",
+    "comments_count", "link", "has_media", "media_type", "media_count",
+}  # fmt: skip
+STATS_FIELDS = {
+    "channel_id", "username", "title", "subscribers_count", "posts_count", "last_post_date",
+    "collected_at",
+}  # fmt: skip
+UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
+
+
+def assert_post(post: dict[str, Any], username: str | None, channel_id: int) -> None:
+    assert set(post) == POST_FIELDS
+    for name in ("id", "views", "forwards", "reactions_total", "comments_count", "media_count"):
+        assert type(post[name]) is int and post[name] >= 0, name
+    assert isinstance(post["text"], str)
+    assert UTC_TIME.fullmatch(post["date"])
+    assert all(
+        isinstance(k, str) and type(v) is int and v > 0 for k, v in post["reactions"].items()
+    )
+    assert post["reactions_total"] == sum(post["reactions"].values())
+    expected_link = (
+        f"https://t.me/{username}/{post['id']}"
+        if username
+        else f"https://t.me/c/{channel_id}/{post['id']}"
+    )
+    assert post["link"] == expected_link
+    if post["has_media"]:
+        assert post["media_type"] in MEDIA_TYPES and post["media_count"] >= 1
+    else:
+        assert post["media_type"] is None and post["media_count"] == 0
+
+
+def assert_posts(posts: list[dict[str, Any]], username: str | None, channel_id: int) -> None:
+    for post in posts:
+        assert_post(post, username, channel_id)
+    ids = [p["id"] for p in posts]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+
+
+def assert_stats(stats: dict[str, Any]) -> None:
+    assert set(stats) == STATS_FIELDS
+    assert type(stats["channel_id"]) is int and str(stats["channel_id"]).startswith("-100")
+    assert UTC_TIME.fullmatch(stats["collected_at"])
+    assert stats["last_post_date"] is None or UTC_TIME.fullmatch(stats["last_post_date"])

@@ -1,0 +1,259 @@
+"""Faults a job meets in years of 96 runs a day: locks, signals, Redis and Telegram failing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from pyrogram import raw
+
+from itam_tgstats.collect import collect_once
+from itam_tgstats.errors import StoreError, TelegramError
+from itam_tgstats.store import HISTORY_KEY, LOCK_KEY, STATS_KEY, Store
+from tests.channels import post, reactions
+from tests.conftest import RedisServer
+from tests.faketg import FakeChannel, FakeTelegram
+from tests.helpers import make_settings, run_pass, snapshot_bytes, source_factory, status
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def spawn(env: dict[str, str], cwd: Path, latency: float = 0.0) -> subprocess.Popen[str]:
+    """`tgstats collect` in its own process, talking to the stand-in Telegram."""
+    full = {**os.environ, **env, "FAKE_TG_LATENCY": str(latency), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_tgstats", "collect"],
+        cwd=cwd,
+        env=full,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+# -- one collector at a time ----------------------------------------------------------------
+
+
+def test_two_collectors_in_one_process_only_one_contacts_telegram(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.latency = 0.2
+
+    async def both() -> list[bool]:
+        stores = [Store(redis_url), Store(redis_url)]
+        try:
+            return list(
+                await asyncio.gather(
+                    *(collect_once(settings, s, source_factory(fake_tg)) for s in stores)
+                )
+            )
+        finally:
+            for s in stores:
+                await s.aclose()
+
+    assert sorted(asyncio.run(both())) == [False, True]
+    assert fake_tg.api_calls.count("messages.GetHistory") == 1
+    assert rdb.zcard(HISTORY_KEY) == 1
+
+
+def test_two_collector_processes_started_together(
+    env: dict[str, str], tmp_path: Path, rdb: redis.Redis
+) -> None:
+    procs = [spawn(env, tmp_path, latency=1.5) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    skipped = [err for _out, err in outputs if "another pass holds tg:lock; skipping" in err]
+    assert len(skipped) == 1
+    assert rdb.zcard(HISTORY_KEY) == 1
+    assert rdb.exists(LOCK_KEY) == 0
+
+
+def test_crashed_holders_lock_expires(
+    env: dict[str, str], tmp_path: Path, rdb: redis.Redis, fake_tg: FakeTelegram, redis_url: str
+) -> None:
+    holder = spawn({**env, "TG_TIMEOUT": "20"}, tmp_path, latency=30)
+    wait_for(lambda: rdb.exists(LOCK_KEY))
+    holder.kill()  # a crash: no cleanup runs
+    holder.communicate(timeout=10)
+    ttl = rdb.ttl(LOCK_KEY)
+    assert 0 < ttl <= 20 + 30
+    settings = make_settings(fake_tg, redis_url)
+    assert run_pass(settings, fake_tg) is False  # still held: skipped, Telegram untouched
+    assert fake_tg.calls == []
+    rdb.pexpire(LOCK_KEY, 1)  # let the expiry's time pass
+    wait_for(lambda: not rdb.exists(LOCK_KEY))
+    assert run_pass(settings, fake_tg) is True
+
+
+def test_a_pass_never_deletes_another_pass_lock(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.latency = 0.3
+    thread = threading.Thread(target=run_pass, args=(settings, fake_tg))
+    thread.start()
+    wait_for(lambda: rdb.exists(LOCK_KEY))
+    # Our lock "expired" and another pass took it meanwhile.
+    rdb.set(LOCK_KEY, "another-pass-token")
+    thread.join()
+    assert rdb.get(LOCK_KEY) == "another-pass-token"
+    assert rdb.exists(STATS_KEY) == 1
+
+
+# -- signals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_mid_call_stops_promptly_and_writes_nothing(
+    env: dict[str, str],
+    tmp_path: Path,
+    rdb: redis.Redis,
+    fake_tg: FakeTelegram,
+    redis_url: str,
+    sig: signal.Signals,
+    code: int,
+) -> None:
+    run_pass(make_settings(fake_tg, redis_url), fake_tg)
+    before = snapshot_bytes(rdb)
+    proc = spawn(env, tmp_path, latency=60)
+    wait_for(lambda: rdb.exists(LOCK_KEY))
+    time.sleep(0.3)  # well inside the slow call
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == code
+    assert err.splitlines()[-1] == f"error: interrupted by {sig.name}: nothing partial was written"
+    assert snapshot_bytes(rdb) == before
+    assert rdb.exists(LOCK_KEY) == 0
+    st = status(rdb)
+    assert st["exit_code"] == code and st["consecutive_failures"] == 1
+
+
+# -- mid-pass faults --------------------------------------------------------------------------
+
+
+def test_redis_killed_between_fetch_and_write(
+    fake_tg: FakeTelegram, persistent_redis: RedisServer
+) -> None:
+    settings = make_settings(fake_tg, persistent_redis.url)
+    run_pass(settings, fake_tg)
+    client = redis.Redis.from_url(persistent_redis.url, decode_responses=True)
+    before = snapshot_bytes(client)
+    client.close()
+    real = source_factory(fake_tg)
+
+    class KillsRedisAfterFetch:
+        def __init__(self, s: Any) -> None:
+            self.inner = real(s)
+
+        async def __aenter__(self) -> Any:
+            self.source = await self.inner.__aenter__()
+            return self
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await self.inner.__aexit__(*exc)
+
+        async def fetch(self, *args: Any) -> Any:
+            result = await self.source.fetch(*args)
+            persistent_redis.kill()
+            return result
+
+    async def main() -> None:
+        store = Store(settings.redis_url)
+        try:
+            await collect_once(settings, store, KillsRedisAfterFetch)
+        finally:
+            await store.aclose()
+
+    with pytest.raises(StoreError, match="failed while writing the snapshot"):
+        asyncio.run(main())
+    persistent_redis.start()
+    client = redis.Redis.from_url(persistent_redis.url, decode_responses=True)
+    try:
+        assert snapshot_bytes(client) == before
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("fault", ["hang", "drop"])
+def test_telegram_hanging_or_dropping_mid_call_ends_within_timeout(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, fault: str
+) -> None:
+    settings = make_settings(fake_tg, redis_url, TG_TIMEOUT="2")
+    getattr(fake_tg, "hang" if fault == "hang" else "drop_on").add("messages.GetHistory")
+    started = time.monotonic()
+    with pytest.raises(TelegramError, match="took longer than TG_TIMEOUT=2 s"):
+        run_pass(settings, fake_tg)
+    assert time.monotonic() - started < 2 + 2
+    assert status(rdb)["exit_code"] == 4
+    assert rdb.exists(LOCK_KEY) == 0
+    assert fake_tg.open_connections == 0
+
+
+def test_unexpected_answers_still_give_a_valid_snapshot(redis_url: str, rdb: redis.Redis) -> None:
+    fake = FakeTelegram()
+    c = 99
+    messages: list[Any] = [
+        # no views/forwards/replies/reactions at all (optional fields missing)
+        raw.types.Message(
+            id=1, peer_id=raw.types.PeerChannel(channel_id=c), date=1_700_000_000, message="bare"
+        ),
+        post(c, 2, "", media=raw.types.MessageMediaUnsupported()),
+        post(
+            c,
+            3,
+            "todo",
+            media=raw.types.MessageMediaToDo(
+                todo=raw.types.TodoList(
+                    title=raw.types.TextWithEntities(text="t", entities=[]), list=[]
+                )
+            ),
+        ),
+        post(c, 4, "odd reactions", reactions=reactions((raw.types.ReactionEmpty(), 3), ("👍", 2))),
+        post(
+            c,
+            5,
+            "Ю" * 4096,
+            entities=[
+                raw.types.MessageEntityBold(offset=0, length=4096),
+                raw.types.MessageEntityTextUrl(offset=10, length=20, url="https://itam.example"),
+            ],
+        ),
+        raw.types.MessageEmpty(id=6),
+    ]
+    messages += [post(c, 100 + i, f"post {i}") for i in range(120)]
+    fake.add_channel(FakeChannel(id=c, title="odd", username="odd_channel", messages=messages))
+    settings = make_settings(
+        fake, redis_url, TG_CHANNEL_USERNAME="odd_channel", TG_POSTS_COUNT="100"
+    )
+    assert run_pass(settings, fake) is True
+    posts = json.loads(rdb.get("tg:channel:posts"))
+    assert len(posts) == 100 and posts[0]["id"] == 219
+    fake.channels[0].messages = messages[:6]
+    run_pass(settings, fake)
+    posts = {p["id"]: p for p in json.loads(rdb.get("tg:channel:posts"))}
+    assert posts[1]["views"] == 0 and posts[1]["reactions"] == {}
+    assert posts[2]["media_type"] == "other" and posts[3]["media_type"] == "other"
+    assert posts[4]["reactions"] == {"👍": 2} and posts[4]["reactions_total"] == 2
+    assert len(posts[5]["text"]) == 4096
+    assert 6 not in posts
