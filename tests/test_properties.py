@@ -88,7 +88,7 @@ def build_history(items: list[dict[str, Any]]) -> tuple[list[Any], dict[int, int
                         media=photo(msg_id + i),
                         grouped_id=n + 1,
                         **own,
-                    )  # fmt: skip
+                    )
                 )
             msg_id += spec["size"] - 1
         else:

@@ -8,8 +8,8 @@ import random
 import resource
 import threading
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
