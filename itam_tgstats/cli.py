@@ -7,10 +7,14 @@ Telegram, so `show` and `--help` stay fast.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
+import re
+import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -28,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     # Plain tracebacks (exit 1 only): rich's pretty ones would print local variables.
     pretty_exceptions_enable=False,
+    # Plain click help: wraps paragraphs properly, and `--help` does not load rich.
+    rich_markup_mode=None,
 )
 
 log = logging.getLogger("itam_tgstats")
@@ -178,6 +184,104 @@ def show(
     from rich.console import Console  # noqa: PLC0415
 
     view_.render(view, Console(), settings.update_interval)
+
+
+class TerminalPrompter:
+    """Prompts on stderr, answers from stdin; secrets through getpass (never echoed)."""
+
+    def ask(self, prompt: str) -> str:
+        sys.stderr.write(f"{prompt}: ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise ConfigError("no answer (end of input): run `tgstats session` in a terminal")
+        return line.rstrip("\r\n")
+
+    def secret(self, prompt: str) -> str:
+        return getpass.getpass(f"{prompt}: ", stream=sys.stderr)
+
+    def say(self, message: str) -> None:
+        sys.stderr.write(f"{message}\n")
+        sys.stderr.flush()
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _ask_credentials(settings: Settings, prompter: TerminalPrompter) -> tuple[int, str]:
+    api_id, api_hash = settings.api_id, settings.api_hash
+    if not api_id:
+        text = prompter.ask("TG_API_ID (from https://my.telegram.org/apps)").strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise ConfigError(f"TG_API_ID must be a positive integer, got {text!r}")
+        api_id = int(text)
+    if not api_hash:
+        api_hash = prompter.secret("TG_API_HASH (not shown)").strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", api_hash):
+            raise ConfigError(
+                f"TG_API_HASH must be 32 hexadecimal characters (got {len(api_hash)})"
+            )
+    return api_id, api_hash
+
+
+@app.command()
+def session(
+    phone: Annotated[
+        str | None,
+        typer.Option("--phone", help="The account's phone number, e.g. +79990001122."),
+    ] = None,
+    write_env: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-env",
+            metavar="PATH",
+            help="Write TG_SESSION_STRING into this .env file (created or updated, mode 0600) "
+            "instead of printing it. Other lines are kept.",
+        ),
+    ] = None,
+    telethon: Annotated[
+        bool,
+        typer.Option(
+            "--from-telethon",
+            help="Read a Telethon StringSession (the old worker's) on stdin and print the "
+            "equivalent Pyrogram string: no login, no network.",
+        ),
+    ] = False,
+) -> None:
+    """Log in to Telegram once and print a session string for TG_SESSION_STRING.
+
+    Asks (on stderr) for TG_API_ID and TG_API_HASH when they are not configured, then the
+    phone number, the login code Telegram sends to your app, and the two-step verification
+    password if the account has one (never echoed). Only the session string goes to stdout,
+    so `tgstats session > secret.txt` works.
+
+    The string is the key to the whole account: keep it secret, and prefer a separate
+    Telegram account for this job. When `collect` exits 3, the session was revoked: run
+    this again. This tool does not sign up new accounts.
+    """
+    from itam_tgstats import session as session_  # noqa: PLC0415
+
+    settings = run(lambda: load_settings(need_telegram=False))
+    prompter = TerminalPrompter()
+    # Ctrl-C at a prompt must interrupt the blocking read; asyncio.run would otherwise
+    # take SIGINT over and only cancel its task once the read returns.
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    try:
+        if telethon:
+            text = sys.stdin.read()
+            result = run(lambda: session_.from_telethon(text, settings.api_id))
+        else:
+            api_id, api_hash = run(lambda: _ask_credentials(settings, prompter))
+            credentials = session_.Credentials(api_id, api_hash)
+            result = run(lambda: asyncio.run(session_.login(credentials, prompter, phone=phone)))
+        if write_env is not None:
+            run(lambda: session_.write_env(write_env, result))
+            prompter.say(f"TG_SESSION_STRING written to {write_env} (mode 0600).")
+        else:
+            sys.stdout.write(result + "\n")
+    except KeyboardInterrupt:
+        raise fail("interrupted: nothing was written", 130) from None
 
 
 def main() -> None:

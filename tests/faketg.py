@@ -24,9 +24,10 @@ from typing import Any
 from pyrogram import raw
 from pyrogram.crypto import aes
 from pyrogram.crypto.mtproto import kdf
-from pyrogram.raw.core import Long, Message, MsgContainer, TLObject
+from pyrogram.raw.core import Int, Long, Message, MsgContainer, TLObject
 
 from itam_tgstats.sessions import SessionData
+from tests.fakeauth import FakeAccount, Handshake, Srp, register_test_server_key
 
 # Calls Pyrogram makes to set up a connection, not for the pass itself.
 SETUP_CALLS = frozenset({"Ping", "PingDelayDisconnect", "help.GetConfig"})
@@ -37,6 +38,7 @@ ERROR_CODES = {
     "SESSION_REVOKED": 401,
     "USER_DEACTIVATED": 401,
     "AUTH_KEY_DUPLICATED": 406,
+    "SESSION_PASSWORD_NEEDED": 401,
     "INTERNAL": 500,
 }
 
@@ -135,6 +137,15 @@ class FakeTelegram:
         rng = random.Random(seed)
         self.auth_key = bytes(rng.getrandbits(8) for _ in range(256))
         self.auth_key_id = hashlib.sha1(self.auth_key).digest()[-8:]  # noqa: S324
+        # auth key id → (auth key, the account it is logged in to, or None)
+        self.keys: dict[bytes, bytes] = {self.auth_key_id: self.auth_key}
+        self.logged_in: dict[bytes, int | None] = {self.auth_key_id: user_id}
+        self.accounts: dict[str, FakeAccount] = {}
+        self.srp: dict[str, Srp] = {}
+        self.login_code = "12345"
+        self.expire_next_codes = 0
+        self._codes: dict[str, tuple[str, str]] = {}  # phone_code_hash → (phone, code)
+        self._awaiting_password: dict[bytes, FakeAccount] = {}
         self.user_id = user_id
         self.dc_id = dc_id
         self.channels: list[FakeChannel] = []
@@ -149,11 +160,20 @@ class FakeTelegram:
         self.in_flight = 0
         self.max_in_flight = 0
         self.handlers: dict[type[Any], Callable[[Any], Any]] = {
-            raw.functions.help.GetConfig: lambda _q: server_config(),
+            raw.functions.help.GetConfig: lambda _q, _k: server_config(),
             raw.functions.contacts.ResolveUsername: self._resolve,
             raw.functions.channels.GetFullChannel: self._full_channel,
             raw.functions.messages.GetHistory: self._history,
+            raw.functions.auth.SendCode: self._send_code,
+            raw.functions.auth.SignIn: self._sign_in,
+            raw.functions.account.GetPassword: self._get_password,
+            raw.functions.auth.CheckPassword: self._check_password,
         }
+        self.public = {
+            raw.functions.help.GetConfig,
+            *(f for f in self.handlers if "auth" in f.QUALNAME),
+        }
+        self.public.add(raw.functions.account.GetPassword)
         self._last_msg_id = 0
 
     # -- set-up -----------------------------------------------------------------------
@@ -168,6 +188,17 @@ class FakeTelegram:
     def session_string(self, api_id: int = 12345) -> str:
         """A Pyrogram session string for this server's account (fake credentials)."""
         return self.session_data().to_pyrogram(api_id)
+
+    def add_account(self, account: FakeAccount) -> FakeAccount:
+        """A registered phone number; with `password`, the account has 2FA."""
+        self.accounts[account.phone] = account
+        if account.password is not None:
+            self.srp[account.phone] = Srp(account.password)
+        return account
+
+    def revoke(self, auth_key_id: bytes | None = None) -> None:
+        """The account terminated this session (Settings → Devices)."""
+        self.logged_in[auth_key_id or self.auth_key_id] = None
 
     def add_channel(self, channel: FakeChannel) -> FakeChannel:
         self.channels.append(channel)
@@ -188,8 +219,11 @@ class FakeTelegram:
     def protocol_factory(self) -> type[Any]:
         server = self
 
+        register_test_server_key()
+
         class FakeProtocol:
             def __init__(self, **_: Any) -> None:
+                self.handshake: Handshake | None = None
                 self.crypto_executor = ThreadPoolExecutor(1, thread_name_prefix="FakeCrypto")
                 self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
                 self.closed = False
@@ -213,6 +247,9 @@ class FakeTelegram:
             async def send(self, data: bytes) -> None:
                 if self.closed:
                     raise OSError("connection closed")
+                if data[:8] == bytes(8):  # unencrypted: the auth key handshake
+                    server._handshake(self, data)
+                    return
                 task = asyncio.get_running_loop().create_task(server._serve(self, data))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
@@ -230,10 +267,27 @@ class FakeTelegram:
 
     # -- MTProto ----------------------------------------------------------------------
 
+    def _handshake(self, conn: Any, data: bytes) -> None:
+        if conn.handshake is None:
+            conn.handshake = Handshake()
+        query = TLObject.read(BytesIO(data[20:]))
+        self.calls.append(type(query).__name__)
+        answer, auth_key = conn.handshake.answer(query)
+        if auth_key is not None:
+            key_id = hashlib.sha1(auth_key).digest()[-8:]  # noqa: S324
+            self.keys[key_id] = auth_key
+            self.logged_in[key_id] = None
+        body = answer.write()
+        conn.inbox.put_nowait(bytes(8) + Long(self._next_msg_id()) + Int(len(body)) + body)
+
     async def _serve(self, conn: Any, data: bytes) -> None:
-        assert data[:8] == self.auth_key_id, "wrong auth key"
+        key_id = data[:8]
+        auth_key = self.keys.get(key_id)
+        if auth_key is None:  # Telegram answers an unknown key with transport error -404
+            conn.inbox.put_nowait(Int(-404))
+            return
         msg_key = data[8:24]
-        aes_key, aes_iv = kdf(self.auth_key, msg_key, True)
+        aes_key, aes_iv = kdf(auth_key, msg_key, True)
         plain = BytesIO(aes.ige256_decrypt(data[24:], aes_key, aes_iv))
         salt = plain.read(8)
         session_id = plain.read(8)
@@ -242,17 +296,18 @@ class FakeTelegram:
             list(message.body.messages) if isinstance(message.body, MsgContainer) else [message]
         )
         for msg in bodies:
-            await self._answer(conn, msg, salt, session_id)
+            await self._answer(conn, msg, salt, session_id, key_id)
 
-    async def _answer(self, conn: Any, msg: Message, salt: bytes, session_id: bytes) -> None:
+    async def _answer(
+        self, conn: Any, msg: Message, salt: bytes, session_id: bytes, key_id: bytes
+    ) -> None:
         body = msg.body
         if isinstance(body, raw.types.MsgsAck):
             return
         if isinstance(body, raw.functions.Ping | raw.functions.PingDelayDisconnect):
             self.calls.append(type(body).__name__)
-            self._send(
-                conn, raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id), salt, session_id, 0
-            )
+            pong = raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id)
+            self._send(conn, pong, salt, session_id, 0, key_id)
             return
         query = body
         while isinstance(
@@ -282,13 +337,15 @@ class FakeTelegram:
                 handler = self.handlers.get(type(query))
                 if handler is None:
                     raise RpcFailure("METHOD_NOT_IMPLEMENTED_IN_FAKE")
-                result = handler(query)
+                if type(query) not in self.public and self.logged_in.get(key_id) is None:
+                    raise RpcFailure("AUTH_KEY_UNREGISTERED")
+                result = handler(query, key_id)
             except RpcFailure as e:
                 result = raw.types.RpcError(
                     error_code=error_code(e.message), error_message=e.message
                 )
             answer = raw.types.RpcResult(req_msg_id=msg.msg_id, result=result)
-            self._send(conn, answer, salt, session_id, 1)
+            self._send(conn, answer, salt, session_id, 1, key_id)
         finally:
             self.in_flight -= 1
 
@@ -299,19 +356,22 @@ class FakeTelegram:
         self._last_msg_id = msg_id
         return msg_id
 
-    def _send(self, conn: Any, body: TLObject, salt: bytes, session_id: bytes, seq_no: int) -> None:
+    def _send(
+        self, conn: Any, body: TLObject, salt: bytes, session_id: bytes, seq_no: int, key_id: bytes
+    ) -> None:
         if conn.closed:
             return
+        auth_key = self.keys[key_id]
         payload = body.write()
         message = Message(
             body=_Raw(payload), msg_id=self._next_msg_id(), seq_no=seq_no, length=len(payload)
         )
         data = salt + session_id + message.write()
         padding = os.urandom(-(len(data) + 12) % 16 + 12)
-        msg_key = hashlib.sha256(self.auth_key[96 : 96 + 32] + data + padding).digest()[8:24]
-        aes_key, aes_iv = kdf(self.auth_key, msg_key, False)
+        msg_key = hashlib.sha256(auth_key[96 : 96 + 32] + data + padding).digest()[8:24]
+        aes_key, aes_iv = kdf(auth_key, msg_key, False)
         conn.inbox.put_nowait(
-            self.auth_key_id + msg_key + aes.ige256_encrypt(data + padding, aes_key, aes_iv)
+            key_id + msg_key + aes.ige256_encrypt(data + padding, aes_key, aes_iv)
         )
 
     # -- handlers ---------------------------------------------------------------------
@@ -326,7 +386,7 @@ class FakeTelegram:
                 return channel
         raise RpcFailure("CHANNEL_INVALID")
 
-    def _resolve(self, query: Any) -> Any:
+    def _resolve(self, query: Any, _key: bytes) -> Any:
         for channel in self.channels:
             if query.username.lower() in channel.names():
                 if channel.private:
@@ -338,7 +398,7 @@ class FakeTelegram:
                 )
         raise RpcFailure("USERNAME_NOT_OCCUPIED")
 
-    def _full_channel(self, query: Any) -> Any:
+    def _full_channel(self, query: Any, _key: bytes) -> Any:
         channel = self._channel_by_input(query.channel.channel_id, query.channel.access_hash)
         full = raw.types.ChannelFull(
             id=channel.id,
@@ -355,7 +415,7 @@ class FakeTelegram:
         )
         return raw.types.messages.ChatFull(full_chat=full, chats=[channel.raw_channel()], users=[])
 
-    def _history(self, query: Any) -> Any:
+    def _history(self, query: Any, _key: bytes) -> Any:
         channel = self._channel_by_input(query.peer.channel_id, query.peer.access_hash)
         newest_first = sorted(channel.messages, key=lambda m: m.id, reverse=True)
         if query.offset_id:
@@ -369,6 +429,55 @@ class FakeTelegram:
             chats=[channel.raw_channel()],
             users=[],
         )
+
+    # -- login --------------------------------------------------------------------------
+
+    def _send_code(self, query: Any, _key: bytes) -> Any:
+        phone = query.phone_number.lstrip("+")
+        if not phone.isdigit() or len(phone) < 7:
+            raise RpcFailure("PHONE_NUMBER_INVALID")
+        phone_code_hash = os.urandom(8).hex()
+        self._codes[phone_code_hash] = (phone, self.login_code)
+        return raw.types.auth.SentCode(
+            type=raw.types.auth.SentCodeTypeApp(length=len(self.login_code)),
+            phone_code_hash=phone_code_hash,
+        )
+
+    def _sign_in(self, query: Any, key_id: bytes) -> Any:
+        phone, code = self._codes.get(query.phone_code_hash, ("", ""))
+        if not phone or phone != query.phone_number.lstrip("+"):
+            raise RpcFailure("PHONE_CODE_EXPIRED")
+        if self.expire_next_codes:
+            self.expire_next_codes -= 1
+            del self._codes[query.phone_code_hash]
+            raise RpcFailure("PHONE_CODE_EXPIRED")
+        if query.phone_code != code:
+            raise RpcFailure("PHONE_CODE_INVALID")
+        del self._codes[query.phone_code_hash]
+        account = self.accounts.get(phone)
+        if account is None:
+            return raw.types.auth.AuthorizationSignUpRequired()
+        if account.password is not None:
+            self._awaiting_password[key_id] = account
+            raise RpcFailure("SESSION_PASSWORD_NEEDED")
+        self.logged_in[key_id] = account.user_id
+        return raw.types.auth.Authorization(user=account.raw_user())
+
+    def _get_password(self, _query: Any, key_id: bytes) -> Any:
+        account = self._awaiting_password.get(key_id)
+        if account is None:
+            raise RpcFailure("AUTH_KEY_UNREGISTERED")
+        return self.srp[account.phone].password_info()
+
+    def _check_password(self, query: Any, key_id: bytes) -> Any:
+        account = self._awaiting_password.get(key_id)
+        if account is None:
+            raise RpcFailure("AUTH_KEY_UNREGISTERED")
+        if not self.srp[account.phone].verify(query.password):
+            raise RpcFailure("PASSWORD_HASH_INVALID")
+        del self._awaiting_password[key_id]
+        self.logged_in[key_id] = account.user_id
+        return raw.types.auth.Authorization(user=account.raw_user())
 
 
 class _Raw(TLObject):
