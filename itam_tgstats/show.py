@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from itam_tgstats.config import Settings
 from itam_tgstats.store import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 async def read_view(settings: Settings) -> dict[str, Any]:
@@ -72,6 +71,10 @@ def json_view(view: dict[str, Any]) -> str:
 
 def render(view: dict[str, Any], console: Console, interval: int, now: float | None = None) -> None:
     """The person's view: channel, subscribers, age of the last update, the posts."""
+    # rich loads only for this view: `show --check` and `--json` stay fast.
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     now = time.time() if now is None else now
     stats = view.get("stats") if isinstance(view.get("stats"), dict) else None
     if stats is None:
