@@ -39,5 +39,9 @@ run: setup redis-server
 	@scripts/ensure-local-redis
 	$(VENV)/bin/tgstats collect --once
 
+# Calls, round trips, pass time and start-up against the stand-in Telegram (50 ms a call).
+bench: setup redis-server
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

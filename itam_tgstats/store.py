@@ -11,6 +11,7 @@ from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import redact_url
 from itam_tgstats.errors import StoreError
@@ -108,7 +109,16 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.redis: redis.Redis = redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=15
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=15,
+            # No handshake chatter (HELLO, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS): a pass
+            # talks to Redis in two round trips, and a short-lived job gains nothing from them.
+            # (A password or a database other than 0 still costs AUTH or SELECT.)
+            protocol=2,
+            driver_info=None,
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
 
     @asynccontextmanager

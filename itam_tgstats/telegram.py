@@ -211,8 +211,17 @@ def history_total(history: Any) -> int:
 
 def complete_posts(messages: Sequence[Any], exhausted: bool) -> int:
     """How many posts are certainly whole: the oldest may be an album cut by the page's end."""
-    groups = len(group_posts(messages))
-    return groups if exhausted else max(groups - 1, 0)
+    groups = group_posts(messages)
+    if exhausted or not groups:
+        return len(groups)
+    oldest = min(messages, key=lambda m: m.id)
+    # The page ends inside an album only if its oldest message belongs to one.
+    cut = (
+        is_post(oldest)
+        and oldest.grouped_id is not None
+        and oldest.grouped_id == groups[-1][0].grouped_id
+    )
+    return len(groups) - 1 if cut else len(groups)
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from pyrogram import raw
 from pyrogram.crypto import aes
 from pyrogram.crypto.mtproto import kdf
-from pyrogram.raw.core import Int, Long, Message, MsgContainer, TLObject
+from pyrogram.raw.core import Int, Long, Message, MsgContainer, TLObject, Vector
 
 from itam_tgstats.sessions import SessionData
 from tests.fakeauth import FakeAccount, Handshake, Srp, register_test_server_key
@@ -159,6 +159,7 @@ class FakeTelegram:
         self.open_connections = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.timeline: list[tuple[str, float, float]] = []  # (call, start, end), monotonic
         self.handlers: dict[type[Any], Callable[[Any], Any]] = {
             raw.functions.help.GetConfig: lambda _q, _k: server_config(),
             raw.functions.contacts.ResolveUsername: self._resolve,
@@ -214,6 +215,18 @@ class FakeTelegram:
         return [c for c in self.calls if c not in SETUP_CALLS]
 
     # -- the transport ----------------------------------------------------------------
+
+    def round_trips(self) -> int:
+        """Sequential round trips of the recorded API calls: overlapping calls count once."""
+        spans = sorted((s, e) for n, s, e in self.timeline if n not in SETUP_CALLS)
+        trips, end = 0, float("-inf")
+        for start, stop in spans:
+            if start >= end:
+                trips += 1
+                end = stop
+            else:
+                end = max(end, stop)
+        return trips
 
     @property
     def protocol_factory(self) -> type[Any]:
@@ -314,13 +327,15 @@ class FakeTelegram:
             query,
             raw.functions.InvokeWithLayer
             | raw.functions.InitConnection
-            | raw.functions.InvokeWithoutUpdates,
+            | raw.functions.InvokeWithoutUpdates
+            | raw.functions.InvokeWithMessagesRange,
         ):
             query = query.query
         name = ".".join(query.QUALNAME.split(".")[1:])
         self.calls.append(name)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        started = time.monotonic()
         try:
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -340,6 +355,8 @@ class FakeTelegram:
                 if type(query) not in self.public and self.logged_in.get(key_id) is None:
                     raise RpcFailure("AUTH_KEY_UNREGISTERED")
                 result = handler(query, key_id)
+                if isinstance(result, list):  # a bare Vector answer, as Telegram sends it
+                    result = _Raw(Vector(result))
             except RpcFailure as e:
                 result = raw.types.RpcError(
                     error_code=error_code(e.message), error_message=e.message
@@ -348,6 +365,7 @@ class FakeTelegram:
             self._send(conn, answer, salt, session_id, 1, key_id)
         finally:
             self.in_flight -= 1
+            self.timeline.append((name, started, time.monotonic()))
 
     def _next_msg_id(self) -> int:
         msg_id = (int(time.time() * 2**32) & ~0b11) | 1

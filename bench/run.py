@@ -1,0 +1,311 @@
+"""Benchmark: Telegram calls, round trips, pass time, Redis round trips, process start-up.
+
+    python bench/run.py [--latency 0.05] [--repeat 5]        (or: make bench)
+
+Runs against the stand-in Telegram (tests/faketg.py) with the given latency per call and a
+redis-server of its own; every figure is the median of `--repeat` runs. Needs the test
+set-up (`make setup`, redis-server installed). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import redis  # noqa: E402
+from redis.asyncio.connection import AbstractConnection  # noqa: E402
+
+from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
+from itam_tgstats.collect import collect_once  # noqa: E402
+from itam_tgstats.store import Store  # noqa: E402
+from itam_tgstats.telegram import TelegramSource  # noqa: E402
+from tests.channels import post, rich_channel  # noqa: E402
+from tests.conftest import RedisServer  # noqa: E402
+from tests.faketg import FakeChannel, FakeTelegram  # noqa: E402
+from tests.helpers import make_settings  # noqa: E402
+
+REDIS_TRIPS = 0
+_send = AbstractConnection.send_packed_command
+
+
+async def _counting_send(self: Any, command: Any, check_health: bool = True) -> None:
+    global REDIS_TRIPS  # noqa: PLW0603 - a benchmark's counter
+    REDIS_TRIPS += 1
+    await _send(self, command, check_health)
+
+
+AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
+
+
+class TimedSource:
+    """The real source, timing `fetch` (the pass after the client is connected)."""
+
+    last_fetch = 0.0
+
+    def __init__(self, settings: Any, fake: FakeTelegram) -> None:
+        self.inner = TelegramSource(settings, protocol_factory=fake.protocol_factory)
+
+    async def __aenter__(self) -> TimedSource:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.inner.__aexit__(*exc)
+
+    async def fetch(self, *args: Any) -> Any:
+        started = time.perf_counter()
+        result = await self.inner.fetch(*args)
+        TimedSource.last_fetch = time.perf_counter() - started
+        return result
+
+
+def one_pass(fake: FakeTelegram, url: str, **env: str) -> dict[str, float]:
+    """One product pass; its figures."""
+    global REDIS_TRIPS  # noqa: PLW0603
+    settings = make_settings(fake, url, **env)
+    fake.calls.clear()
+    fake.timeline.clear()
+    REDIS_TRIPS = 0
+
+    async def main() -> None:
+        store = Store(url)
+        try:
+            await collect_once(settings, store, lambda s: TimedSource(s, fake))
+        finally:
+            await store.aclose()
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return {
+        "calls": len(fake.api_calls),
+        "round_trips": fake.round_trips(),
+        "fetch_s": TimedSource.last_fetch,
+        "pass_s": time.perf_counter() - started,
+        "redis_trips": REDIS_TRIPS,
+    }
+
+
+def product(
+    latency: float, repeat: int, url: str, channel: FakeChannel, **env: str
+) -> dict[str, Any]:
+    """First pass (resolving) and steady state, medians over `repeat`."""
+    firsts, steadies = [], []
+    for _ in range(repeat):
+        redis.Redis.from_url(url).flushdb()
+        fake = FakeTelegram()
+        fake.add_channel(channel)
+        fake.latency = latency
+        firsts.append(one_pass(fake, url, **env))
+        steadies.append(one_pass(fake, url, **env))
+    return {"first": median_of(firsts), "steady": median_of(steadies)}
+
+
+def baseline(latency: float, repeat: int, posts: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeat):
+        fake = FakeTelegram()
+        fake.add_channel(rich_channel())
+        teach_high_level_calls(fake)
+        fake.latency = latency
+        started = time.perf_counter()
+        asyncio.run(baseline_pass(fake, fake.session_string(), "itatmisis", posts))
+        runs.append(
+            {
+                "calls": len(fake.api_calls),
+                "round_trips": fake.round_trips(),
+                "pass_s": time.perf_counter() - started,
+            }
+        )
+    return median_of(runs)
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+# A small launcher times the command and reads its own child's rusage: the bench process is
+# large, and a child forked (or vforked) from it would count the bench's memory as its own.
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def process(
+    command: list[str], env: dict[str, str], cwd: Path, repeat: int
+) -> tuple[float, float, int]:
+    """Median wall time (s), median peak RSS (MB) and the exit code of a whole process."""
+    times, peaks, code = [], [], 0
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, *command],
+            env=env, cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        times.append(float(out[0]))
+        peaks.append(int(out[1]) / 1024)
+        code = int(out[2])
+    return statistics.median(times), statistics.median(peaks), code
+
+
+def big_channel(messages: int) -> FakeChannel:
+    c = rich_channel()
+    c.messages = [post(c.id, i, f"post {i}") for i in range(1, messages + 1)]
+    return c
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per Telegram call")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    lat, rep = args.latency, args.repeat
+    ms: Callable[[float], str] = lambda s: f"{s * 1000:.0f} ms"  # noqa: E731
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp))
+        server.start()
+        try:
+            url = server.url
+            p5 = product(lat, rep, url, rich_channel())
+            p20 = product(lat, rep, url, rich_channel(), TG_POSTS_COUNT="20")
+            p100 = product(lat, rep, url, big_channel(10_000), TG_POSTS_COUNT="100")
+            big5 = product(lat, rep, url, big_channel(10_000))
+            base = baseline(lat, rep, 5)
+            procs = processes(url, tmp, rep)
+        finally:
+            server.stop()
+
+    rows = [("figure", "product", "target", "baseline (high-level Pyrogram)")]
+    rows.append(
+        (
+            "Telegram calls, first pass (5 posts)",
+            f"{p5['first']['calls']:.0f}",
+            "3",
+            f"{base['calls']:.0f} ({base['calls'] / p5['first']['calls']:.1f}x)",
+        )
+    )
+    rows.append(
+        (
+            "Telegram calls, steady state (5 posts)",
+            f"{p5['steady']['calls']:.0f}",
+            "2",
+            f"{base['calls']:.0f} ({base['calls'] / p5['steady']['calls']:.1f}x)",
+        )
+    )
+    rows.append(
+        (
+            "Telegram calls, first / steady (20 posts)",
+            f"{p20['first']['calls']:.0f} / {p20['steady']['calls']:.0f}",
+            "3 / 2",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "Round trips on the critical path, steady",
+            f"{p5['steady']['round_trips']:.0f}",
+            "1",
+            f"{base['round_trips']:.0f}",
+        )
+    )
+    rows.append(
+        (
+            f"Pass after connect, {ms(lat)} latency, steady",
+            ms(p5["steady"]["fetch_s"]),
+            f"< {ms(2 * lat + 0.3)}",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "Whole pass in-process (connect included), steady",
+            ms(p5["steady"]["pass_s"]),
+            "",
+            f"{ms(base['pass_s'])} ({base['pass_s'] / p5['steady']['pass_s']:.1f}x)",
+        )
+    )
+    rows.append(
+        (
+            "Redis round trips per pass, first / steady",
+            f"{p5['first']['redis_trips']:.0f} / {p5['steady']['redis_trips']:.0f}",
+            "2",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "10,000-message channel, 5 posts: calls / pass after connect",
+            f"{big5['steady']['calls']:.0f} / {ms(big5['steady']['fetch_s'])}",
+            "as small",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "10,000-message channel, 100 posts: calls / pass after connect",
+            f"{p100['steady']['calls']:.0f} / {ms(p100['steady']['fetch_s'])}",
+            "",
+            "",
+        )
+    )
+    for name, (wall, peak, code) in procs.items():
+        target = {"tgstats collect --once": f"< {ms(1.5 + lat * 4)}, < 90 MB"}.get(
+            name, "< 300 ms, < 40 MB"
+        )
+        figure = f"{ms(wall)}, {peak:.0f} MB"
+        rows.append((f"process: {name} (exit {code})", figure, target, ""))
+    python = sys.version.split()[0]
+    print(f"latency {ms(lat)} per Telegram call; medians of {rep} runs; Python {python}")
+    print(table(rows))
+
+
+def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:
+    fake = FakeTelegram()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
+    env.update({"TG_API_ID": "12345", "TG_API_HASH": "0123456789abcdef0123456789abcdef",
+                "TG_SESSION_STRING": fake.session_string(), "REDIS_URL": url,
+                "PYTHONPATH": str(REPO), "FAKE_TG_LATENCY": "0.05"})  # fmt: skip
+    script = str(Path(sys.executable).with_name("tgstats"))
+    cwd = Path(tmp)
+    return {
+        # the collect process imports the stand-in Telegram (tests/) in place of the network
+        "tgstats collect --once": process(
+            [sys.executable, "-m", "tests.fake_tgstats", "collect", "--once"], env, cwd, repeat
+        ),
+        "tgstats show": process([script, "show"], env, cwd, repeat),
+        "tgstats show --check": process([script, "show", "--check"], env, cwd, repeat),
+        "tgstats --help": process([script, "--help"], env, cwd, repeat),
+    }
+
+
+if __name__ == "__main__":
+    main()
