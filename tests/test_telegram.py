@@ -355,3 +355,14 @@ def test_a_user_or_group_username_is_not_a_channel() -> None:
     group.raw_channel = megagroup  # type: ignore[method-assign]
     with pytest.raises(TelegramError, match="^@some_group is not a channel$"):
         asyncio.run(fetch(fake, TG_CHANNEL_USERNAME="some_group"))
+
+
+def test_a_full_page_of_single_posts_needs_no_second_page() -> None:
+    fake = FakeTelegram()
+    c = 78
+    messages = [post(c, i, f"post {i}") for i in range(1, 10_001)]
+    fake.add_channel(FakeChannel(id=c, title="big", username="big_channel", messages=messages))
+    result = asyncio.run(fetch(fake, TG_CHANNEL_USERNAME="big_channel", TG_POSTS_COUNT="100"))
+    assert [p.id for p in result.snapshot.posts] == list(range(10_000, 9_900, -1))
+    assert fake.api_calls.count("messages.GetHistory") == 1
+    assert result.snapshot.stats.posts_count == 10_000
