@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import os
 import re
 import signal
 import sys
@@ -154,8 +155,8 @@ def show(
         bool,
         typer.Option(
             "--json",
-            help='Print {"stats", "posts", "last_update", "status"} as stored '
-            "(null where missing).",
+            help='Print {"stats", "posts", "last_update", "status", "history"} as stored '
+            "(null where missing; history oldest first).",
         ),
     ] = False,
     check: Annotated[
@@ -183,7 +184,12 @@ def show(
         return
     from rich.console import Console  # noqa: PLC0415
 
-    view_.render(view, Console(), settings.update_interval)
+    console = Console()
+    # Block characters need a UTF-8 terminal; NO_COLOR or a pipe asks for plain output.
+    ascii_only = (
+        "utf" not in console.encoding.lower() or "NO_COLOR" in os.environ or not console.is_terminal
+    )
+    view_.render(view, console, settings.update_interval, ascii_only=ascii_only)
 
 
 class TerminalPrompter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +65,112 @@ def check_freshness(view: dict[str, Any], interval: int, now: float) -> tuple[bo
 
 
 def json_view(view: dict[str, Any]) -> str:
-    """`show --json`: the stored values, null where a key is missing."""
-    keys = ("stats", "posts", "last_update", "status")
+    """`show --json`: the stored values (null where missing), and the history oldest first."""
+    keys = ("stats", "posts", "last_update", "status", "history")
     return json.dumps({k: view.get(k) for k in keys}, ensure_ascii=False, indent=2)
 
 
-def render(view: dict[str, Any], console: Console, interval: int, now: float | None = None) -> None:
-    """The person's view: channel, subscribers, age of the last update, the posts."""
+# --- growth ------------------------------------------------------------------------------------
+
+WINDOWS = (("24 h", 86_400), ("7 d", 7 * 86_400), ("30 d", 30 * 86_400))
+UNICODE_LEVELS = "▁▂▃▄▅▆▇█"
+ASCII_LEVELS = "_.-~=+*#"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Subscribers gained (negative: lost) over a window, or since the first point."""
+
+    label: str
+    change: int
+    since_first_point: bool
+    span: float  # seconds the change covers
+
+
+def history_points(view: dict[str, Any]) -> list[dict[str, int]]:
+    """Readable history points, oldest first."""
+    points = [
+        p
+        for p in view.get("history") or []
+        if isinstance(p, dict)
+        and isinstance(p.get("t"), int)
+        and isinstance(p.get("subscribers"), int)
+    ]
+    return sorted(points, key=lambda p: p["t"])
+
+
+def deltas(points: list[dict[str, int]]) -> list[Delta]:
+    """Change over 24 h, 7 d and 30 d before the newest point; where the history is shorter,
+    the change since the first point, said once."""
+    if len(points) < 2:
+        return []
+    newest = points[-1]
+    result: list[Delta] = []
+    for label, seconds in WINDOWS:
+        start = newest["t"] - seconds
+        before = [p for p in points if p["t"] <= start]
+        if before:
+            base = before[-1]
+            result.append(Delta(label, newest["subscribers"] - base["subscribers"], False, seconds))
+        else:
+            first = points[0]
+            result.append(
+                Delta(
+                    label,
+                    newest["subscribers"] - first["subscribers"],
+                    True,
+                    newest["t"] - first["t"],
+                )
+            )
+            break  # longer windows would say the same
+    return result
+
+
+def sparkline(values: list[int], width: int = 60, *, ascii_only: bool = False) -> str:
+    """One line of block characters, oldest left; at most `width` wide (averaged buckets)."""
+    if not values:
+        return ""
+    levels = ASCII_LEVELS if ascii_only else UNICODE_LEVELS
+    if len(values) > width:
+        buckets = [
+            values[i * len(values) // width : (i + 1) * len(values) // width] for i in range(width)
+        ]
+        values_f = [sum(b) / len(b) for b in buckets]
+    else:
+        values_f = [float(v) for v in values]
+    low, high = min(values_f), max(values_f)
+    if high == low:
+        return levels[len(levels) // 2 - 1] * len(values_f)
+    top = len(levels) - 1
+    return "".join(levels[round((v - low) / (high - low) * top)] for v in values_f)
+
+
+def engagement(post: dict[str, Any]) -> float | None:
+    """(reactions + comments + forwards) / views; None without views."""
+    views = post.get("views")
+    if not isinstance(views, int) or views <= 0:
+        return None
+    acted = sum(int(post.get(k) or 0) for k in ("reactions_total", "comments_count", "forwards"))
+    return acted / views
+
+
+def signed(n: int) -> str:
+    """`+12`, `-3`, `0`."""
+    return f"{n:+d}" if n else "0"
+
+
+# --- the person's view -------------------------------------------------------------------------
+
+
+def render(
+    view: dict[str, Any],
+    console: Console,
+    interval: int,
+    now: float | None = None,
+    *,
+    ascii_only: bool = False,
+) -> None:
+    """The person's view: is the channel growing, which posts worked, is the job healthy."""
     # rich loads only for this view: `show --check` and `--json` stay fast.
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -82,48 +182,81 @@ def render(view: dict[str, Any], console: Console, interval: int, now: float | N
     else:
         name = f"@{stats['username']}" if stats.get("username") else str(stats.get("channel_id"))
         console.print(Text.assemble((str(stats.get("title", "")), "bold"), f"  {name}"))
+        growth = Text(f"subscribers {stats.get('subscribers_count')}")
+        for d in deltas(history_points(view)):
+            label = f"since first point {human_age(d.span)} ago" if d.since_first_point else d.label
+            style = "green" if d.change > 0 else "red" if d.change < 0 else ""
+            growth.append("   ")
+            growth.append(f"{signed(d.change)} {label}", style=style)
+        console.print(growth)
+        points = history_points(view)
+        if len(points) >= 2:
+            values = [p["subscribers"] for p in points]
+            span = human_age(points[-1]["t"] - points[0]["t"])
+            console.print(
+                f"{sparkline(values, ascii_only=ascii_only)}  "
+                f"{min(values)}..{max(values)} over {span}, {len(points)} points"
+            )
+        elif not points:
+            console.print("no history yet: growth shows after two passes")
         console.print(
-            f"subscribers {stats.get('subscribers_count')}   "
-            f"messages {stats.get('posts_count')}   "
-            f"last post {stats.get('last_post_date') or '-'}"
+            f"messages {stats.get('posts_count')}   last post {stats.get('last_post_date') or '-'}"
         )
     fresh, line = check_freshness(view, interval, now)
-    console.print(Text(f"last update: {line}", style="green" if fresh else "red"))
-    status = view.get("status")
-    if isinstance(status, dict) and not status.get("ok"):
-        console.print(
-            Text(
-                f"last pass failed ({status.get('consecutive_failures')} in a row): "
-                f"{status.get('last_error')}",
-                style="red",
-            )
-        )
+    console.print(Text(f"health: {line}", style="green" if fresh else "bold red"))
+    _render_status(view.get("status"), console, fresh, Text)
     posts = view.get("posts")
     if isinstance(posts, list) and posts:
-        table = Table(box=None, header_style="bold")
-        for column, justify in (
-            ("id", "right"),
-            ("date", "left"),
-            ("views", "right"),
-            ("reactions", "right"),
-            ("comments", "right"),
-            ("forwards", "right"),
-            ("media", "left"),
-            ("text", "left"),
-        ):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for post in posts:
-            if not isinstance(post, dict):
-                continue
-            text = " ".join(str(post.get("text", "")).split())
-            table.add_row(
-                str(post.get("id")),
-                str(post.get("date", ""))[:16].replace("T", " "),
-                str(post.get("views")),
-                str(post.get("reactions_total")),
-                str(post.get("comments_count")),
-                str(post.get("forwards")),
-                str(post.get("media_type") or ""),
-                text[:40] + ("…" if len(text) > 40 else ""),
-            )
-        console.print(table)
+        console.print(_posts_table(posts, now, ascii_only, Table))
+    elif isinstance(posts, list):
+        console.print("no posts in the channel")
+
+
+def _render_status(status: Any, console: Console, fresh: bool, text: Any) -> None:
+    if not isinstance(status, dict):
+        return
+    style = "" if fresh else "red"
+    parts = [f"last success {status.get('last_success_at') or 'never'}"]
+    if status.get("last_failure_at"):
+        parts.append(f"last failure {status['last_failure_at']}: {status.get('last_error')}")
+    if status.get("consecutive_failures"):
+        parts.append(f"{status['consecutive_failures']} failed passes in a row")
+    if status.get("retry_after"):
+        parts.append(f"Telegram asked to wait until {status['retry_after']}")
+    for label, part in zip(["status:", *[""] * (len(parts) - 1)], parts, strict=True):
+        console.print(text(f"{label:<8}{part}", style=style))
+
+
+def _posts_table(posts: list[Any], now: float, ascii_only: bool, table_class: Any) -> Any:
+    rates = [engagement(p) if isinstance(p, dict) else None for p in posts]
+    known = [r for r in rates if r is not None]
+    best = max(known) if known else None
+    table = table_class(box=None, header_style="bold")
+    columns = (
+        ("", "left"), ("id", "right"), ("age", "right"), ("views", "right"),
+        ("reactions", "right"), ("comments", "right"), ("forwards", "right"),
+        ("engagement", "right"), ("media", "left"), ("text", "left"),
+    )  # fmt: skip
+    for column, justify in columns:
+        # "…" marks a cut cell; plain output folds it onto the next line instead.
+        table.add_column(column, justify=justify, overflow="fold" if ascii_only else "ellipsis")
+    for post, rate in zip(posts, rates, strict=True):
+        if not isinstance(post, dict):
+            continue
+        posted = parse_time(post.get("date"))
+        text = " ".join(str(post.get("text", "")).split())
+        is_best = best is not None and rate == best
+        table.add_row(
+            ("*" if ascii_only else "★") if is_best else "",
+            str(post.get("id")),
+            human_age(now - posted) if posted is not None else "?",
+            str(post.get("views")),
+            str(post.get("reactions_total")),
+            str(post.get("comments_count")),
+            str(post.get("forwards")),
+            f"{rate:.1%}" if rate is not None else "-",
+            str(post.get("media_type") or ""),
+            text[:40] + ("..." if ascii_only else "…") * (len(text) > 40),
+            style="bold" if is_best else None,
+        )
+    return table

@@ -207,6 +207,7 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
         "posts": None,
         "last_update": None,
         "status": None,
+        "history": [],
     }
 
     assert invoke("collect").exit_code == 0
@@ -217,7 +218,7 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
     fresh = invoke("show", "--check")
     assert fresh.exit_code == 0 and fresh.stdout.startswith("ok: last update ")
     data = json.loads(invoke("show", "--json").stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status"}
+    assert set(data) == {"stats", "posts", "last_update", "status", "history"}
     assert data["stats"] == json.loads(rdb.get(STATS_KEY)) and data["status"]["ok"] is True
 
     rdb.set(LAST_UPDATE_KEY, "2025-01-07T12:15:00+00:00")
@@ -233,11 +234,12 @@ def test_show_needs_no_telegram_settings(
     assert invoke("show", "--check").exit_code == 1
 
 
-def test_show_never_imports_pyrogram(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("args", [["show"], ["show", "--json"], ["show", "--check"], ["--help"]])
+def test_show_and_help_never_import_pyrogram(env: dict[str, str], args: list[str]) -> None:
     code = (
         "import sys\n"
         "from itam_tgstats.cli import main\n"
-        "sys.argv = ['tgstats', 'show', '--json']\n"
+        f"sys.argv = ['tgstats', *{args!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('PYROGRAM' if 'pyrogram' in sys.modules else 'CLEAN', file=sys.stderr)\n"
     )
