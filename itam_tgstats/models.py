@@ -12,6 +12,11 @@ def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(int(timestamp), tz=UTC).isoformat(timespec="seconds")
 
 
+def marked_channel_id(channel_id: int) -> int:
+    """The Bot-API style id of a channel: -100 followed by its id (ids above 2**31 too)."""
+    return -(1_000_000_000_000 + channel_id)
+
+
 @dataclass(frozen=True)
 class ChannelStats:
     """`tg:channel:stats`."""
@@ -65,12 +70,7 @@ class ChannelSnapshot:
 
 @dataclass(frozen=True)
 class ResolvedChannel:
-    """A channel as the account can address it: id and access hash, plus what names it."""
+    """A channel as the account can address it: its id and access hash."""
 
     id: int
     access_hash: int
-
-    @property
-    def marked_id(self) -> int:
-        """The Bot-API style id: -100 followed by the channel id."""
-        return -(1_000_000_000_000 + self.id)

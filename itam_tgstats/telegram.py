@@ -20,7 +20,14 @@ from pyrogram import errors as tg
 
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import SessionError, TelegramError
-from itam_tgstats.models import ChannelSnapshot, ChannelStats, Post, ResolvedChannel, iso_utc
+from itam_tgstats.models import (
+    ChannelSnapshot,
+    ChannelStats,
+    Post,
+    ResolvedChannel,
+    iso_utc,
+    marked_channel_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +200,7 @@ def build_stats(
     """`tg:channel:stats` from the raw Channel, ChannelFull and getHistory's answer."""
     newest = max(filter(is_post, messages), key=lambda m: m.id, default=None)
     return ChannelStats(
-        channel_id=ResolvedChannel(channel.id, 0).marked_id,
+        channel_id=marked_channel_id(channel.id),
         username=channel_username(channel),
         title=str(channel.title),
         subscribers_count=int(full_channel.participants_count or 0),
