@@ -197,14 +197,19 @@ def _retry_after(status: dict[str, Any] | None) -> float | None:
 
 async def dry_run(
     settings: Settings, source_factory: SourceFactory = default_source_factory
-) -> ChannelSnapshot:
-    """Fetch without writing; uses the cached peer when Redis answers, and works without it."""
+) -> ChannelSnapshot | None:
+    """Fetch without writing; uses the cached peer when Redis answers, and works without it.
+
+    None (skipped) while a pass holds `tg:lock`: one session string must never be used by
+    two processes at once. The dry run only reads the lock; it writes nothing.
+    """
     assert settings.session is not None
     cached: ResolvedChannel | None = None
     store = Store(settings.redis_url)
     try:
         if await store.lock_holder() is not None:
-            log.warning("a pass holds tg:lock; the dry run goes on, sharing the session")
+            log.warning("another pass holds tg:lock; skipping the dry run (try again shortly)")
+            return None
         cached = await store.read_peer(peer_key(settings.session.account_key, settings.channel))
     except StoreError as e:
         log.warning("dry run without Redis: %s", e)
@@ -220,8 +225,10 @@ async def dry_run(
     return result.snapshot
 
 
-def print_snapshot(snapshot: ChannelSnapshot) -> None:
-    """The dry run's output: `{"stats": ..., "posts": [...]}` on stdout."""
+def print_snapshot(snapshot: ChannelSnapshot | None) -> None:
+    """The dry run's output: `{"stats": ..., "posts": [...]}` on stdout (nothing if skipped)."""
+    if snapshot is None:
+        return
     sys.stdout.write(json.dumps(snapshot.to_json(), ensure_ascii=False, indent=2) + "\n")
 
 

@@ -168,6 +168,16 @@ def test_dry_run_prints_json_and_writes_nothing(cli_env: dict[str, str], rdb: re
     assert_no_secrets(result, cli_env)
 
 
+def test_dry_run_skips_while_a_pass_holds_the_lock(
+    cli_env: dict[str, str], fake_tg: FakeTelegram, rdb: redis.Redis
+) -> None:
+    rdb.set(LOCK_KEY, "a-running-pass", ex=60)
+    result = invoke("collect", "--dry-run")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "another pass holds tg:lock; skipping the dry run" in result.stderr
+    assert fake_tg.calls == [] and rdb.get(LOCK_KEY) == "a-running-pass"
+
+
 def test_dry_run_works_without_redis(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
