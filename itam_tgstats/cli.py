@@ -10,7 +10,6 @@ import asyncio
 import getpass
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -21,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from itam_tgstats import __version__
-from itam_tgstats.config import Settings
+from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
 
 T = TypeVar("T")
@@ -216,19 +215,15 @@ def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
 
 
 def _ask_credentials(settings: Settings, prompter: TerminalPrompter) -> tuple[int, str]:
-    api_id, api_hash = settings.api_id, settings.api_hash
-    if not api_id:
-        text = prompter.ask("TG_API_ID (from https://my.telegram.org/apps)").strip()
-        if not text.isdigit() or int(text) <= 0:
-            raise ConfigError(f"TG_API_ID must be a positive integer, got {text!r}")
-        api_id = int(text)
-    if not api_hash:
-        api_hash = prompter.secret("TG_API_HASH (not shown)").strip()
-        if not re.fullmatch(r"[0-9a-fA-F]{32}", api_hash):
-            raise ConfigError(
-                f"TG_API_HASH must be 32 hexadecimal characters (got {len(api_hash)})"
-            )
-    return api_id, api_hash
+    """The configured API id and hash, asking for what is missing; validated by `config`."""
+    env = load_environment()
+    if not settings.api_id:
+        env["TG_API_ID"] = prompter.ask("TG_API_ID (from https://my.telegram.org/apps)")
+        Settings.from_env(env, need_telegram=False)  # a bad id is named before the next question
+    if not settings.api_hash:
+        env["TG_API_HASH"] = prompter.secret("TG_API_HASH (not shown)")
+    checked = Settings.from_env(env)
+    return checked.api_id, checked.api_hash
 
 
 @app.command()

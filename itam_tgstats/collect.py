@@ -164,20 +164,13 @@ async def _record_failure(store: Store, start: PassStart, token: str, error: Bas
         message, code = error.message, error.exit_code
     else:
         message, code = f"unexpected error: {type(error).__name__}: {error}", 1
-    now = time.time()
-    retry_after: float | None = None
-    if isinstance(error, TelegramError):
-        if error.retry_at is not None:
-            retry_after = error.retry_at
-        elif error.retry_after_seconds:
-            retry_after = now + error.retry_after_seconds
     status = next_status(
         start.status,
-        now=now,
+        now=time.time(),
         ok=False,
         exit_code=code,
         error=" ".join(message.split())[:500],
-        retry_after=retry_after,
+        retry_after=error.retry_at if isinstance(error, TelegramError) else None,
     )
     try:
         await store.save_failure(status, token=token)

@@ -33,15 +33,9 @@ class TelegramError(TgStatsError):
 
     exit_code = 4
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_seconds: int | None = None,
-        retry_at: float | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, retry_at: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
+        # Unix time before which Telegram asked us not to call again (a long FloodWait).
         self.retry_at = retry_at
 
 

@@ -302,7 +302,7 @@ class TelegramSource:
             raise TelegramError(
                 f"Telegram asked to wait {seconds} s (FloodWait), "
                 f"more than TG_FLOOD_WAIT_MAX={self.settings.flood_wait_max}",
-                retry_after_seconds=seconds,
+                retry_at=time.time() + seconds,
             ) from None
         except (tg.Unauthorized, tg.AuthKeyDuplicated) as e:
             raise SessionError(session_message(e)) from None
