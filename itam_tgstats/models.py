@@ -74,3 +74,17 @@ class ResolvedChannel:
 
     id: int
     access_hash: int
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A photo size or document thumbnail to download, and the Redis key it is stored under."""
+
+    key: str  # tg:media:<photo or document id>:<size type>
+    kind: str  # "photo" (a Photo's size) or "document" (a Document's thumbnail)
+    id: int
+    access_hash: int
+    file_reference: bytes = field(repr=False)
+    dc_id: int
+    size_type: str
+    size: int  # bytes, as Telegram states it (0 when it does not say)
