@@ -5,13 +5,20 @@ PYTHON ?= python3
 
 .PHONY: setup redis-server test lint typecheck deploy-check check run bench clean
 
-$(VENV)/.installed: pyproject.toml
+# What running needs: the package and its dependencies only.
+$(VENV)/.run-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# What developing needs on top: test, lint and type-check tools.
+$(VENV)/.dev-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $@
+	touch $@ $(VENV)/.run-installed
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.dev-installed
 
 redis-server:
 	@scripts/ensure-redis-server
@@ -34,8 +41,9 @@ deploy-check: setup
 
 check: lint typecheck deploy-check test
 
-# Install, make sure a Redis answers on localhost:6379, and run one pass (needs .env).
-run: setup redis-server
+# Install what running needs, make sure a Redis answers on localhost:6379, and run one pass
+# (needs .env). A Redis it had to start keeps running: stop it with `redis-cli shutdown`.
+run: $(VENV)/.run-installed redis-server
 	@scripts/ensure-local-redis
 	$(VENV)/bin/tgstats collect --once
 

@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -46,14 +47,33 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Pyrogram is chatty at INFO and, at DEBUG, logs whole requests (the login's API hash
-    # among them): keep it to warnings whatever LOG_LEVEL says.
-    logging.getLogger("pyrogram").setLevel(logging.WARNING)
+    # Pyrogram logs whole requests at DEBUG (the login's API hash among them): never show
+    # those. Its reconnect warnings only repeat what a failed pass's one error line says,
+    # so they show only when LOG_LEVEL=DEBUG asks for everything.
+    logging.getLogger("pyrogram").setLevel(
+        logging.WARNING if level == "DEBUG" else logging.CRITICAL + 1
+    )
+
+
+def invocation() -> str:
+    """How this program was started, for hints the person can paste as they are.
+
+    `tgstats` when that is what the shell finds on PATH, else the path it was run by
+    (`.venv/bin/tgstats` after the README's set-up).
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if Path(argv0).name != "tgstats":
+        return "tgstats"
+    on_path = shutil.which("tgstats")
+    if on_path is not None and Path(on_path).resolve() == Path(argv0).resolve():
+        return "tgstats"
+    return argv0
 
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print `error: <message>` as one line on stderr; the Exit to raise."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    line = " ".join(message.split()).replace("`tgstats ", f"`{invocation()} ")
+    sys.stderr.write(f"error: {line}\n")
     return typer.Exit(code)
 
 

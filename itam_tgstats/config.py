@@ -18,6 +18,12 @@ DEFAULT_CHANNEL = "itatmisis"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Telegram's api_id is a 32-bit signed integer on the wire.
+API_ID_MAX = 2**31 - 1
+# A rejected value is echoed only when it is this short: anything longer may be a secret
+# pasted into the wrong variable (an API hash has 32 characters, a session string 350+).
+SHOWN_VALUE_MAX = 24
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 # Telegram usernames: a letter first, then letters, digits and underscores; 4 (collectible
 # names) to 32 characters.
@@ -70,17 +76,15 @@ class Settings:
             value = env.get(name)
             return value.strip() if value is not None and value.strip() != "" else None
 
-        def integer(name: str, default: int, low: int, high: int | None = None) -> int:
+        def integer(name: str, default: int, low: int, high: int) -> int:
             text = get(name)
             if text is None:
                 return default
-            try:
-                value = int(text)
-            except ValueError:
-                value = low - 1
-            if value < low or (high is not None and value > high):
-                expected = f"from {low} to {high}" if high is not None else f"of at least {low}"
-                problems.append(f"{name} must be an integer {expected}, got {text!r}")
+            value = ascii_int(text)
+            if value is None or not low <= value <= high:
+                problems.append(
+                    f"{name} must be an integer from {low} to {high}, got {shown(text)}"
+                )
                 return default
             return value
 
@@ -89,10 +93,15 @@ class Settings:
         if api_id_text is None:
             if need_telegram:
                 problems.append("TG_API_ID is not set (get it at https://my.telegram.org/apps)")
-        elif not api_id_text.isdigit() or int(api_id_text) <= 0:
-            problems.append(f"TG_API_ID must be a positive integer, got {api_id_text!r}")
         else:
-            api_id = int(api_id_text)
+            value = ascii_int(api_id_text)
+            if value is None or not 1 <= value <= API_ID_MAX:
+                problems.append(
+                    f"TG_API_ID must be a positive integer up to {API_ID_MAX}, "
+                    f"got {shown(api_id_text)}"
+                )
+            else:
+                api_id = value
 
         api_hash = get("TG_API_HASH") or ""
         if not api_hash:
@@ -122,22 +131,20 @@ class Settings:
             if parsed is None:
                 problems.append(
                     "TG_CHANNEL_USERNAME must be a public channel username "
-                    f"(name, @name or https://t.me/name), got {channel_text!r}"
+                    f"(name, @name or https://t.me/name), got {shown(channel_text)}"
                 )
             else:
                 channel = parsed
 
         redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
-        if not valid_redis_url(redis_url):
-            problems.append(
-                "REDIS_URL must be a redis://, rediss:// or unix:// URL, "
-                f"got {redact_url(redis_url)!r}"
-            )
+        redis_problem = redis_url_problem(redis_url)
+        if redis_problem is not None:
+            problems.append(f"REDIS_URL {redis_problem}")
 
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             problems.append(
-                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('LOG_LEVEL')!r}"
+                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {shown(get('LOG_LEVEL'))}"
             )
             log_level = "INFO"
 
@@ -147,12 +154,13 @@ class Settings:
             session=session,
             channel=channel,
             redis_url=redis_url,
-            update_interval=integer("TG_UPDATE_INTERVAL", 900, 1),
+            # Upper bounds keep every value within what Redis expiries and asyncio timers take.
+            update_interval=integer("TG_UPDATE_INTERVAL", 900, 1, 7 * 86_400),
             posts_count=integer("TG_POSTS_COUNT", 5, 1, 100),
             log_level=log_level,
-            flood_wait_max=integer("TG_FLOOD_WAIT_MAX", 60, 0),
-            timeout=integer("TG_TIMEOUT", 120, 1),
-            history_days=integer("TG_HISTORY_DAYS", 90, 1),
+            flood_wait_max=integer("TG_FLOOD_WAIT_MAX", 60, 0, 86_400),
+            timeout=integer("TG_TIMEOUT", 120, 1, 86_400),
+            history_days=integer("TG_HISTORY_DAYS", 90, 1, 36_500),
         )
         if problems:
             raise ConfigError("; ".join(problems))
@@ -166,9 +174,29 @@ def load_environment(
     path = env_file if env_file is not None else Path.cwd() / ".env"
     merged: dict[str, str] = {}
     if path.is_file():
-        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        try:
+            values = dotenv_values(path, encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not UTF-8 text: save it as UTF-8") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror or type(e).__name__}") from None
+        merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(os.environ if environ is None else environ)
     return merged
+
+
+def ascii_int(text: str) -> int | None:
+    """The integer written in ASCII digits only (no sign, `_`, exponent or other scripts)."""
+    return int(text) if _ASCII_DIGITS.fullmatch(text) else None
+
+
+def shown(value: str | None) -> str:
+    """A rejected value for a message: quoted when short, else only its length (maybe a secret)."""
+    if value is None:
+        return "nothing"
+    if len(value) <= SHOWN_VALUE_MAX and value.isprintable():
+        return repr(value)
+    return f"a value of {len(value)} characters (not shown: it may be a secret)"
 
 
 def parse_channel(text: str) -> str | None:
@@ -182,18 +210,40 @@ def parse_channel(text: str) -> str | None:
     return text if _USERNAME.fullmatch(text) and not text.endswith("_") else None
 
 
-def valid_redis_url(url: str) -> bool:
-    """Whether redis-py can take `url`: a known scheme and, for TCP, a host."""
+def redis_url_problem(url: str) -> str | None:
+    """What redis-py would reject in `url` (None when it takes it); never echoes the URL."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return False
+        return "is not a valid URL (check the host and port)"
     if parts.scheme not in REDIS_SCHEMES:
-        return False
-    return bool(parts.path) if parts.scheme == "unix" else bool(parts.hostname)
+        return "must be a redis://, rediss:// or unix:// URL"
+    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+        return "names no socket path" if parts.scheme == "unix" else "names no host"
+    # Build (without connecting) the connection redis-py would open: this is where it checks
+    # the query options (`?socket_timeout=abc` or an unknown `?foo=bar`).
+    from redis.asyncio import Redis  # noqa: PLC0415 - only commands that use Redis need it
+
+    try:
+        Redis.from_url(url).connection_pool.make_connection()
+    except ValueError as e:  # redis-py's messages name the option, never its value
+        return f"is not accepted by redis-py: {' '.join(str(e).split())}"
+    except TypeError as e:
+        option = re.search(r"argument '(\w+)'", str(e))
+        return f"has an option redis-py does not know: {option.group(1) if option else str(e)}"
+    return None
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+def describe_redis_url(url: str) -> str:
+    """Where a Redis URL points, for messages: host, port and database only (no password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "the configured Redis"
+    query = dict(p.partition("=")[::2] for p in parts.query.split("&") if p)
+    if parts.scheme == "unix":
+        return f"unix socket {parts.path} db {query.get('db', '0')}"
+    db = parts.path.lstrip("/") or query.get("db", "0")
+    return f"{parts.hostname}:{port or 6379} db {db}"

@@ -1,4 +1,4 @@
-"""The contract's JSON shapes (../shared/CONTRACT.md), nothing else."""
+"""The JSON shapes stored in Redis (documented in docs/redis-keys.md), nothing else."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from itam_tgstats.config import redact_url
+from itam_tgstats.config import describe_redis_url
 from itam_tgstats.errors import StoreError
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, iso_utc
 
@@ -128,7 +128,7 @@ class Store:
         except (RedisError, OSError) as e:
             detail = " ".join(str(e).split())[:200] or type(e).__name__
             raise StoreError(
-                f"Redis at {redact_url(self.url)} failed while {doing}: {detail}; "
+                f"Redis at {describe_redis_url(self.url)} failed while {doing}: {detail}; "
                 "check REDIS_URL and that Redis is running"
             ) from None
 

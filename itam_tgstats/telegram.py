@@ -36,6 +36,11 @@ HISTORY_PAGE_MAX = 100
 
 # Errors that mean a cached id/access hash no longer addresses the channel: resolve again.
 STALE_PEER_ERRORS = (tg.ChannelInvalid, tg.PeerIdInvalid, tg.ChannelIdInvalid)
+# What a cached peer may get when its access hash no longer works for this session.
+CACHED_PEER_REFUSALS = (*STALE_PEER_ERRORS, tg.ChannelPrivate)
+# Pyrogram retries a call that fails with a 5xx error or a dropped connection, a second
+# apart; its default of 10 tries would spend most of a short TG_TIMEOUT on one call.
+INVOKE_RETRIES = 3
 
 _DOCUMENT_KINDS: Sequence[tuple[type[Any], Callable[[Any], str | None]]] = (
     (raw.types.DocumentAttributeSticker, lambda _: "sticker"),
@@ -296,7 +301,14 @@ class TelegramSource:
     async def invoke(self, query: Any) -> Any:
         """One raw call, with Telegram's errors turned into ours (FloodWait, session)."""
         try:
-            return await self.client.invoke(query)
+            return await self.client.invoke(query, retries=INVOKE_RETRIES)
+        except TimeoutError as e:
+            # Pyrogram gave up after its retries (TG_TIMEOUT ends a pass by cancelling it,
+            # which raises CancelledError here, not TimeoutError).
+            raise TelegramError(
+                f"Telegram kept failing ({one_line(e)}): server errors or a broken connection; "
+                "the next pass tries again"
+            ) from None
         except tg.FloodWait as e:
             seconds = int(e.value or 0)
             raise TelegramError(
@@ -334,8 +346,10 @@ class TelegramSource:
         channel = cached if cached is not None else (await self.resolve(username))[0]
         try:
             snapshot = await self._snapshot(username, channel)
-        except STALE_PEER_ERRORS as e:
-            if resolved:
+        except tg.RPCError as e:
+            # A cached access hash may be stale, or bound to the session that received it
+            # (then Telegram says CHANNEL_PRIVATE): resolve once more before giving up.
+            if resolved or not isinstance(e, CACHED_PEER_REFUSALS):
                 raise channel_error(username, e) from None
             log.info("cached peer of @%s rejected (%s); resolving again", username, e.ID)
             channel, resolved = (await self.resolve(username))[0], True
@@ -343,8 +357,6 @@ class TelegramSource:
                 snapshot = await self._snapshot(username, channel)
             except tg.RPCError as e2:
                 raise channel_error(username, e2) from None
-        except tg.RPCError as e:
-            raise channel_error(username, e) from None
         return FetchResult(snapshot=snapshot, channel=channel, resolved=resolved)
 
     async def _snapshot(self, username: str, channel: ResolvedChannel) -> ChannelSnapshot:
@@ -368,6 +380,12 @@ class TelegramSource:
             messages.extend(history.messages)
             exhausted = len(history.messages) < limit
 
+        if history_total(history) > 0 and not messages:
+            # An answer that contradicts itself must not replace a good snapshot.
+            raise TelegramError(
+                f"Telegram reported {history_total(history)} messages in @{username} "
+                "but returned none; keeping the last snapshot"
+            )
         raw_channel = next((c for c in full.chats if getattr(c, "id", None) == channel.id), None)
         if raw_channel is None:
             raise TelegramError(f"Telegram's answer for @{username} did not include the channel")

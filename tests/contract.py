@@ -1,4 +1,4 @@
-"""Checks of the contract's JSON (../shared/CONTRACT.md), shared by the tests."""
+"""Checks of the stored JSON shapes (docs/redis-keys.md), shared by the tests."""
 
 from __future__ import annotations
 

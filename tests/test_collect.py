@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -17,6 +19,7 @@ from itam_tgstats.store import (
     LOCK_KEY,
     POSTS_KEY,
     STATS_KEY,
+    STATUS_KEY,
     peer_key,
 )
 from tests.channels import BIG_CHANNEL_ID
@@ -82,17 +85,20 @@ def test_second_pass_uses_the_cached_peer(fake_tg: FakeTelegram, redis_url: str)
 def test_history_is_trimmed_to_history_days(
     fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
 ) -> None:
+    """Days, not hours or minutes: with 2 days, a 47-hour-old point stays, a 49-hour one goes."""
     now = int(time.time())
     rdb.zadd(
         HISTORY_KEY,
         {
             '{"t":1,"subscribers":1,"posts":1}': now - 3 * 86400,
-            '{"t":2,"subscribers":2,"posts":2}': now - 3600,
+            '{"t":2,"subscribers":2,"posts":2}': now - 49 * 3600,
+            '{"t":3,"subscribers":3,"posts":3}': now - 47 * 3600,
+            '{"t":4,"subscribers":4,"posts":4}': now - 3600,
         },
     )
     run_pass(make_settings(fake_tg, redis_url, TG_HISTORY_DAYS="2"), fake_tg)
     points = [json.loads(m) for m in rdb.zrange(HISTORY_KEY, 0, -1)]
-    assert [p["subscribers"] for p in points] == [2, 5500]
+    assert [p["subscribers"] for p in points] == [3, 4, 5500]
 
 
 def test_failed_pass_leaves_the_snapshot_byte_for_byte(
@@ -101,7 +107,7 @@ def test_failed_pass_leaves_the_snapshot_byte_for_byte(
     settings = make_settings(fake_tg, redis_url)
     run_pass(settings, fake_tg)
     before = snapshot_bytes(rdb)
-    fake_tg.fail("messages.GetHistory", "CHANNEL_PRIVATE")
+    fake_tg.channels[0].private = True  # the cached peer is refused, and so is a new resolve
     with pytest.raises(TelegramError):
         run_pass(settings, fake_tg)
     assert snapshot_bytes(rdb) == before
@@ -112,6 +118,7 @@ def test_failed_pass_leaves_the_snapshot_byte_for_byte(
     )
     assert st["last_success_at"] is not None
     assert rdb.exists(LOCK_KEY) == 0
+    fake_tg.channels[0].private = False
     fake_tg.fail("contacts.ResolveUsername", "SESSION_REVOKED")
     fake_tg.fail("channels.GetFullChannel", "SESSION_REVOKED")
     with pytest.raises(SessionError):
@@ -144,7 +151,7 @@ def test_redis_unreachable_fails_before_telegram(fake_tg: FakeTelegram) -> None:
     from tests.conftest import free_port
 
     settings = make_settings(fake_tg, f"redis://127.0.0.1:{free_port()}/0")
-    with pytest.raises(StoreError, match="^Redis at redis://127.0.0.1:"):
+    with pytest.raises(StoreError, match=r"^Redis at 127\.0\.0\.1:\d+ db 0 failed"):
         run_pass(settings, fake_tg)
     assert fake_tg.calls == []
 
@@ -168,15 +175,14 @@ def test_concurrent_reader_never_sees_mixed_passes(
     channel = fake_tg.channels[0]
     newest = max(channel.messages, key=lambda m: m.id)
     stop = threading.Event()
-    seen: list[tuple[int, int, str, str]] = []
+    reads: list[tuple[str | None, str | None, str | None]] = []
 
     def reader() -> None:
+        # Only records what it reads: a mixed snapshot must fail the assertions below, not
+        # crash this thread (which pytest would not notice).
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         while not stop.is_set():
-            stats, posts, updated = client.mget(STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
-            if stats is not None:
-                s, p = json.loads(stats), json.loads(posts)
-                seen.append((s["subscribers_count"], p[0]["views"], s["collected_at"], updated))
+            reads.append(tuple(client.mget(STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)))  # type: ignore[arg-type]
         client.close()
 
     thread = threading.Thread(target=reader)
@@ -189,6 +195,14 @@ def test_concurrent_reader_never_sees_mixed_passes(
     finally:
         stop.set()
         thread.join()
+    seen = []
+    for stats, posts, updated in reads:
+        if stats is None:
+            assert posts is None and updated is None  # nothing yet: all three missing
+            continue
+        assert posts is not None and updated is not None
+        s, p = json.loads(stats), json.loads(posts)
+        seen.append((s["subscribers_count"], p[0]["views"], s["collected_at"], updated))
     assert len({s[0] for s in seen}) > 1
     assert all(subs == views and c == u for subs, views, c, u in seen)
 
@@ -221,3 +235,74 @@ def test_telethon_session_string_is_accepted(
     # No user id in a Telethon string: the peer is cached under the auth key's public id.
     [key] = rdb.keys("tg:peer:*")
     assert key == f"tg:peer:key-{fake_tg.auth_key_id.hex()}:itatmisis"
+
+
+def monitor(redis_url: str, action: Any) -> list[list[str]]:
+    """The commands Redis receives while `action` runs (MONITOR on a connection of its own)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    commands: list[list[str]] = []
+    ready = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        with client.monitor() as m:
+            ready.set()
+            for event in m.listen():
+                command = event["command"]
+                if command == "PING" and done.is_set():
+                    return
+                commands.append(shlex.split(command))
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(5)
+    time.sleep(0.05)
+    try:
+        action()
+    finally:
+        done.set()
+        redis.Redis.from_url(redis_url).ping()
+        thread.join(5)
+        client.close()
+    return commands
+
+
+def test_snapshot_goes_through_one_multi_exec_and_the_lock_lives_timeout_plus_30(
+    fake_tg: FakeTelegram, redis_url: str
+) -> None:
+    settings = make_settings(fake_tg, redis_url, TG_TIMEOUT="7")
+    commands = monitor(redis_url, lambda: run_pass(settings, fake_tg))
+    names = [c[0].upper() for c in commands]
+    [lock] = [c for c in commands if c[:2] == ["SET", LOCK_KEY]]
+    assert lock[3:] == ["NX", "EX", "37"]  # TG_TIMEOUT + 30 s, exactly
+    assert names.count("MULTI") == 1 and names.count("EXEC") == 1
+    inside = commands[names.index("MULTI") + 1 : names.index("EXEC")]
+    written = {c[1] for c in inside if c[0].upper() == "SET"}
+    assert {STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY, STATUS_KEY} <= written
+    outside = commands[: names.index("MULTI")] + commands[names.index("EXEC") + 1 :]
+    assert not any(c[0].upper() == "SET" and c[1] in written for c in outside)
+
+
+def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.latency = 0.3
+    fake_tg.fail("contacts.ResolveUsername", "CHANNEL_PRIVATE")
+    errors: list[BaseException] = []
+
+    def failing_pass() -> None:
+        try:
+            run_pass(settings, fake_tg)
+        except TelegramError as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=failing_pass)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not rdb.exists(LOCK_KEY) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rdb.set(LOCK_KEY, "another-pass-token")  # ours expired; another pass took it
+    thread.join()
+    assert len(errors) == 1 and status(rdb)["ok"] is False
+    assert rdb.get(LOCK_KEY) == "another-pass-token"

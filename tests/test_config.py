@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from itam_tgstats.config import Settings, parse_channel
+from itam_tgstats.config import Settings, describe_redis_url, load_environment, parse_channel
 from itam_tgstats.errors import ConfigError
 from itam_tgstats.sessions import parse_session_string
 from tests.conftest import FAKE_API_HASH
@@ -76,26 +76,57 @@ def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("TG_API_ID", "abc", "TG_API_ID must be a positive integer, got 'abc'"),
+        ("TG_API_ID", "abc", "TG_API_ID must be a positive integer up to 2147483647, got 'abc'"),
+        # digits Python's int() rejects (superscript) or accepts but no one means (Arabic-Indic)
+        ("TG_API_ID", "²", "TG_API_ID must be a positive integer up to 2147483647, got '²'"),
+        ("TG_API_ID", "١٢٣", "TG_API_ID must be a positive integer up to 2147483647, got '١٢٣'"),
+        (
+            "TG_API_ID",
+            "4294967296",
+            "TG_API_ID must be a positive integer up to 2147483647, got '4294967296'",
+        ),
         ("TG_POSTS_COUNT", "101", "TG_POSTS_COUNT must be an integer from 1 to 100, got '101'"),
         ("TG_POSTS_COUNT", "0", "TG_POSTS_COUNT must be an integer from 1 to 100, got '0'"),
+        ("TG_POSTS_COUNT", "1_0", "TG_POSTS_COUNT must be an integer from 1 to 100, got '1_0'"),
         (
             "TG_UPDATE_INTERVAL",
             "soon",
-            "TG_UPDATE_INTERVAL must be an integer of at least 1, got 'soon'",
+            "TG_UPDATE_INTERVAL must be an integer from 1 to 604800, got 'soon'",
         ),
-        ("TG_TIMEOUT", "-5", "TG_TIMEOUT must be an integer of at least 1, got '-5'"),
+        ("TG_TIMEOUT", "-5", "TG_TIMEOUT must be an integer from 1 to 86400, got '-5'"),
+        ("TG_TIMEOUT", "1e17", "TG_TIMEOUT must be an integer from 1 to 86400, got '1e17'"),
+        (
+            "TG_TIMEOUT",
+            "100000000000000000",
+            "TG_TIMEOUT must be an integer from 1 to 86400, got '100000000000000000'",
+        ),
         (
             "TG_FLOOD_WAIT_MAX",
             "1.5",
-            "TG_FLOOD_WAIT_MAX must be an integer of at least 0, got '1.5'",
+            "TG_FLOOD_WAIT_MAX must be an integer from 0 to 86400, got '1.5'",
         ),
-        ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer of at least 1, got '0'"),
+        ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer from 1 to 36500, got '0'"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
         (
             "REDIS_URL",
             "http://u:hunter2@h/",
-            "REDIS_URL must be a redis://, rediss:// or unix:// URL, got 'http://u:***@h/'",
+            "REDIS_URL must be a redis://, rediss:// or unix:// URL",
+        ),
+        (
+            "REDIS_URL",
+            "redis://h/0?socket_timeout=abc",
+            "REDIS_URL is not accepted by redis-py: "
+            "Invalid value for 'socket_timeout' in connection URL.",
+        ),
+        (
+            "REDIS_URL",
+            "redis://h/0?foo=bar",
+            "REDIS_URL has an option redis-py does not know: foo",
+        ),
+        (
+            "REDIS_URL",
+            "redis://h:99999/0",
+            "REDIS_URL is not a valid URL (check the host and port)",
         ),
     ],
 )
@@ -156,3 +187,64 @@ def test_telethon_strings_convert_to_pyrogram() -> None:
         assert (data.dc_id, data.auth_key, data.source) == (dc, fake.auth_key, "telethon")
         again = parse_session_string(data.to_pyrogram(12345))
         assert (again.dc_id, again.auth_key, again.api_id) == (dc, fake.auth_key, 12345)
+
+
+SESSION_LIKE = FakeTelegram().session_string()
+
+
+@pytest.mark.parametrize(
+    "name", ["TG_CHANNEL_USERNAME", "TG_POSTS_COUNT", "LOG_LEVEL", "TG_API_ID", "TG_TIMEOUT"]
+)
+def test_a_secret_pasted_into_the_wrong_variable_is_not_echoed(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(**{name: SESSION_LIKE}), NO_FILE)
+    text = str(caught.value)
+    assert text.startswith(f"{name} ")
+    assert f"a value of {len(SESSION_LIKE)} characters (not shown" in text
+    assert SESSION_LIKE[:12] not in text
+
+
+def test_an_api_hash_pasted_into_api_id_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(TG_API_ID=FAKE_API_HASH), NO_FILE)
+    assert FAKE_API_HASH not in str(caught.value)
+    assert "a value of 32 characters" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("redis://:s3cr%40t@cache:6380/2", "cache:6380 db 2"),
+        ("redis://user:p@ss@cache/3", "cache:6379 db 3"),
+        ("unix:///run/redis.sock?db=4&password=s3cret", "unix socket /run/redis.sock db 4"),
+        ("rediss://default:topsecret@cache.example:6390", "cache.example:6390 db 0"),
+    ],
+)
+def test_redis_urls_are_described_without_their_password(url: str, where: str) -> None:
+    assert describe_redis_url(url) == where
+
+
+def test_env_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes("TG_CHANNEL_USERNAME=канал\n".encode("cp1251"))
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({}, env_file, need_telegram=False)
+    assert str(caught.value) == f"{env_file} is not UTF-8 text: save it as UTF-8"
+
+
+def test_env_file_that_cannot_be_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("X=1\n")
+    if os.geteuid() != 0:
+        env_file.chmod(0)
+    else:  # root reads any file: make the read itself fail as it does for others
+
+        def denied(*_args: object, **_kwargs: object) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("itam_tgstats.config.dotenv_values", denied)
+    with pytest.raises(ConfigError) as caught:
+        load_environment({}, env_file)
+    assert str(caught.value) == f"cannot read {env_file}: Permission denied"

@@ -19,6 +19,7 @@ from itam_tgstats.telegram import TelegramSource
 from tests.channels import (
     BIG_CHANNEL_ID,
     PAID,
+    comments,
     document,
     link_preview,
     photo,
@@ -366,3 +367,109 @@ def test_a_full_page_of_single_posts_needs_no_second_page() -> None:
     assert [p.id for p in result.snapshot.posts] == list(range(10_000, 9_900, -1))
     assert fake.api_calls.count("messages.GetHistory") == 1
     assert result.snapshot.stats.posts_count == 10_000
+
+
+# -- issue-10 gaps: behaviours that had no test that could fail ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [(photo(1), video(2), "photo"), (video(1), photo(2), "video")],
+)
+def test_album_media_type_is_the_first_items(first: Any, second: Any, expected: str) -> None:
+    c = 42
+    items = [
+        roundtrip(post(c, 21, "", media=first, grouped_id=5)),
+        roundtrip(post(c, 22, "", media=second, grouped_id=5)),
+        roundtrip(post(c, 23, "", media=photo(3), grouped_id=5)),
+    ]
+    [group] = telegram.group_posts(items)
+    assert telegram.build_post(group, "chan", c).media_type == expected
+
+
+def test_album_comments_carried_by_a_later_item_count() -> None:
+    c = 42
+    items = [
+        roundtrip(post(c, 31, "caption", media=photo(1), grouped_id=6)),
+        roundtrip(post(c, 32, "", media=photo(2), grouped_id=6, replies=comments(17))),
+    ]
+    [group] = telegram.group_posts(items)
+    assert telegram.build_post(group, "chan", c).comments_count == 17
+
+
+def test_replies_that_are_not_a_comments_thread_count_zero() -> None:
+    thread = raw.types.MessageReplies(replies=9, replies_pts=1, comments=False)
+    message = roundtrip(post(42, 40, "x", replies=thread))
+    assert telegram.comments_count(message) == 0
+    assert telegram.comments_count(roundtrip(post(42, 41, "x", replies=comments(9)))) == 9
+
+
+def test_cached_peer_refused_as_private_is_resolved_again_once(fake_tg: FakeTelegram) -> None:
+    """An access hash bound to the session that received it: Telegram says CHANNEL_PRIVATE."""
+    good = ResolvedChannel(BIG_CHANNEL_ID, rich_channel().access_hash)
+    fake_tg.fail("channels.GetFullChannel", "CHANNEL_PRIVATE")
+    result = asyncio.run(fetch(fake_tg, good))
+    assert result.resolved is True
+    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 1
+    assert result.snapshot.stats.subscribers_count == 5500
+
+
+def test_really_private_channel_fails_after_one_resolve(fake_tg: FakeTelegram) -> None:
+    good = ResolvedChannel(BIG_CHANNEL_ID, rich_channel().access_hash)
+    fake_tg.channels[0].private = True
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(fetch(fake_tg, good))
+    assert str(caught.value) == (
+        "channel @itatmisis is private or not readable by this account (CHANNEL_PRIVATE)"
+    )
+    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 1
+
+
+def test_fresh_resolve_refused_as_private_does_not_resolve_twice(fake_tg: FakeTelegram) -> None:
+    fake_tg.fail("messages.GetHistory", "CHANNEL_PRIVATE")
+    with pytest.raises(TelegramError, match="is private"):
+        asyncio.run(fetch(fake_tg))
+    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 1
+
+
+def test_history_count_without_messages_is_a_telegram_failure() -> None:
+    fake = FakeTelegram()
+    channel = fake.add_channel(rich_channel())
+    real_history = fake.handlers[raw.functions.messages.GetHistory]
+
+    def contradicting(query: Any, key: bytes) -> Any:
+        answer = real_history(query, key)
+        answer.messages = []
+        return answer
+
+    fake.handlers[raw.functions.messages.GetHistory] = contradicting
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(fetch(fake))
+    assert str(caught.value) == (
+        f"Telegram reported {len(channel.messages)} messages in @itatmisis but returned none; "
+        "keeping the last snapshot"
+    )
+
+
+def test_server_errors_after_pyrogram_retries_say_what_happened(fake_tg: FakeTelegram) -> None:
+    fake_tg.fail("channels.GetFullChannel", "INTERNAL", times=telegram.INVOKE_RETRIES)
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(fetch(fake_tg))
+    message = str(caught.value)
+    assert message.startswith("Telegram kept failing (")
+    assert '"channels.GetFullChannel"' in message and "TG_TIMEOUT" not in message
+    assert fake_tg.api_calls.count("channels.GetFullChannel") == telegram.INVOKE_RETRIES
+
+
+def test_flood_wait_above_the_max_but_short_ends_the_pass_at_once(fake_tg: FakeTelegram) -> None:
+    """5 s: above TG_FLOOD_WAIT_MAX=2, below Pyrogram's own 10 s threshold and TG_TIMEOUT."""
+    fake_tg.fail("messages.GetHistory", "FLOOD_WAIT_5")
+    started = time.monotonic()
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(fetch(fake_tg, TG_FLOOD_WAIT_MAX="2", TG_TIMEOUT="30"))
+    elapsed = time.monotonic() - started
+    assert str(caught.value) == (
+        "Telegram asked to wait 5 s (FloodWait), more than TG_FLOOD_WAIT_MAX=2"
+    )
+    assert fake_tg.api_calls.count("messages.GetHistory") == 1  # not retried after a sleep
+    assert elapsed < 5  # it did not sleep the wait through
