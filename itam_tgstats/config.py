@@ -18,6 +18,8 @@ DEFAULT_CHANNEL = "itatmisis"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# TG_MEDIA_DOWNLOAD: the longest side, in pixels, of the image sizes downloaded.
+MEDIA_DOWNLOAD_SIDES: dict[str, int | None] = {"none": None, "small": 320, "large": 1280}
 # Telegram's api_id is a 32-bit signed integer on the wire.
 API_ID_MAX = 2**31 - 1
 # A rejected value is echoed only when it is this short: anything longer may be a secret
@@ -48,6 +50,12 @@ class Settings:
     flood_wait_max: int = 60
     timeout: int = 120
     history_days: int = 90
+    media_download: str = "none"
+
+    @property
+    def media_max_side(self) -> int | None:
+        """The longest side of the images to download; None when TG_MEDIA_DOWNLOAD=none."""
+        return MEDIA_DOWNLOAD_SIDES[self.media_download]
 
     @property
     def session_string(self) -> str:
@@ -148,6 +156,14 @@ class Settings:
             )
             log_level = "INFO"
 
+        media_download = (get("TG_MEDIA_DOWNLOAD") or "none").lower()
+        if media_download not in MEDIA_DOWNLOAD_SIDES:
+            problems.append(
+                f"TG_MEDIA_DOWNLOAD must be one of {', '.join(MEDIA_DOWNLOAD_SIDES)}, "
+                f"got {shown(get('TG_MEDIA_DOWNLOAD'))}"
+            )
+            media_download = "none"
+
         settings = cls(
             api_id=api_id,
             api_hash=api_hash,
@@ -161,6 +177,7 @@ class Settings:
             flood_wait_max=integer("TG_FLOOD_WAIT_MAX", 60, 0, 86_400),
             timeout=integer("TG_TIMEOUT", 120, 1, 86_400),
             history_days=integer("TG_HISTORY_DAYS", 90, 1, 36_500),
+            media_download=media_download,
         )
         if problems:
             raise ConfigError("; ".join(problems))
@@ -226,7 +243,7 @@ def redis_url_problem(url: str) -> str | None:
     from redis.asyncio import Redis  # noqa: PLC0415 - only commands that use Redis need it
 
     try:
-        Redis.from_url(url).connection_pool.make_connection()
+        Redis.from_url(url).connection_pool.make_connection()  # type: ignore[no-untyped-call]
     except ValueError as e:  # redis-py's messages name the option, never its value
         return f"is not accepted by redis-py: {' '.join(str(e).split())}"
     except TypeError as e:

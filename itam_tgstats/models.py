@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,20 @@ class ChannelStats:
 
 
 @dataclass(frozen=True)
+class MediaFile:
+    """A photo size or document thumbnail to download, and the Redis key it is stored under."""
+
+    key: str  # tg:media:<photo or document id>:<size type>
+    kind: str  # "photo" (a Photo's size) or "document" (a Document's thumbnail)
+    id: int
+    access_hash: int
+    file_reference: bytes = field(repr=False)
+    dc_id: int
+    size_type: str
+    size: int  # bytes, as Telegram states it (0 when it does not say)
+
+
+@dataclass(frozen=True)
 class Post:
     """One item of `tg:channel:posts`: what a reader sees as one post (an album is one)."""
 
@@ -50,10 +64,41 @@ class Post:
     has_media: bool = False
     media_type: str | None = None
     media_count: int = 0
+    # What the site needs to render the post as Telegram does (see render.py).
+    text_html: str = ""
+    media: list[dict[str, Any]] = field(default_factory=list)
+    link_preview: dict[str, Any] | None = None
+    poll: dict[str, Any] | None = None
+    buttons: list[list[dict[str, str]]] = field(default_factory=list)
+    forwarded_from: dict[str, Any] | None = None
+    edited_at: str | None = None
+    author: str | None = None
+    # Not stored: the images this post would show, to download (TG_MEDIA_DOWNLOAD).
+    files: tuple[MediaFile, ...] = field(default=(), repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object, keys in the contract's order."""
-        return asdict(self)
+        """The JSON object: the old worker's fields first, in their order, then the rest."""
+        data = asdict(self)
+        del data["files"]
+        return data
+
+    def image_keys(self) -> set[str]:
+        """The `tg:media:…` keys this post's JSON references."""
+        cards = [*self.media, self.link_preview or {}]
+        return {c["image"] for c in cards if isinstance(c.get("image"), str)}
+
+    def with_images(self, available: set[str] | frozenset[str]) -> Post:
+        """The post with every `image` not in `available` set to null (not stored yet)."""
+
+        def keep(card: dict[str, Any]) -> dict[str, Any]:
+            image = card.get("image")
+            return {**card, "image": image if image in available else None}
+
+        return replace(
+            self,
+            media=[keep(item) for item in self.media],
+            link_preview=keep(self.link_preview) if self.link_preview is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,16 +120,3 @@ class ResolvedChannel:
     id: int
     access_hash: int
 
-
-@dataclass(frozen=True)
-class MediaFile:
-    """A photo size or document thumbnail to download, and the Redis key it is stored under."""
-
-    key: str  # tg:media:<photo or document id>:<size type>
-    kind: str  # "photo" (a Photo's size) or "document" (a Document's thumbnail)
-    id: int
-    access_hash: int
-    file_reference: bytes = field(repr=False)
-    dc_id: int
-    size_type: str
-    size: int  # bytes, as Telegram states it (0 when it does not say)

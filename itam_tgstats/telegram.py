@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +20,17 @@ from pyrogram import errors as tg
 
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import SessionError, TelegramError
+from itam_tgstats.media import media_type
 from itam_tgstats.models import (
     ChannelSnapshot,
     ChannelStats,
+    MediaFile,
     Post,
     ResolvedChannel,
     iso_utc,
     marked_channel_id,
 )
+from itam_tgstats.render import render_post
 
 log = logging.getLogger(__name__)
 
@@ -42,62 +45,8 @@ CACHED_PEER_REFUSALS = (*STALE_PEER_ERRORS, tg.ChannelPrivate)
 # apart; its default of 10 tries would spend most of a short TG_TIMEOUT on one call.
 INVOKE_RETRIES = 3
 
-_DOCUMENT_KINDS: Sequence[tuple[type[Any], Callable[[Any], str | None]]] = (
-    (raw.types.DocumentAttributeSticker, lambda _: "sticker"),
-    (raw.types.DocumentAttributeAnimated, lambda _: "animation"),
-    (raw.types.DocumentAttributeVideo, lambda a: "video_note" if a.round_message else "video"),
-    (raw.types.DocumentAttributeAudio, lambda a: "voice" if a.voice else "audio"),
-)
-
-_MEDIA_KINDS: dict[type[Any], str | None] = {
-    raw.types.MessageMediaPhoto: "photo",
-    raw.types.MessageMediaPoll: "poll",
-    raw.types.MessageMediaGeo: "location",
-    raw.types.MessageMediaGeoLive: "location",
-    raw.types.MessageMediaVenue: "venue",
-    raw.types.MessageMediaContact: "contact",
-    raw.types.MessageMediaDice: "dice",
-    raw.types.MessageMediaGame: "game",
-    raw.types.MessageMediaInvoice: "invoice",
-    raw.types.MessageMediaStory: "story",
-    raw.types.MessageMediaGiveaway: "giveaway",
-    raw.types.MessageMediaGiveawayResults: "giveaway",
-    raw.types.MessageMediaPaidMedia: "paid_media",
-    # Not media for a reader: a link preview, or nothing at all.
-    raw.types.MessageMediaWebPage: None,
-    raw.types.MessageMediaEmpty: None,
-}
-
-
 # ---------------------------------------------------------------------------
 # Pure parsing: raw objects in, the contract's models out.
-
-
-def media_type(media: Any) -> str | None:
-    """The contract's `media_type` of a raw MessageMedia; None for no media or a link preview."""
-    if media is None:
-        return None
-    if isinstance(media, raw.types.MessageMediaDocument):
-        return _document_type(media)
-    return _MEDIA_KINDS.get(type(media), "other")
-
-
-def _document_type(media: Any) -> str:
-    attributes = getattr(media.document, "attributes", None) or []
-    for kind, name in _DOCUMENT_KINDS:
-        for attribute in attributes:
-            if isinstance(attribute, kind):
-                found = name(attribute)
-                if found:
-                    return found
-    # Newer layers also flag the kind on the media itself.
-    if media.round:
-        return "video_note"
-    if media.voice:
-        return "voice"
-    if media.video:
-        return "video"
-    return "document"
 
 
 def reaction_key(reaction: Any) -> str | None:
@@ -163,8 +112,21 @@ def group_posts(messages: Iterable[Any]) -> list[list[Any]]:
     return groups
 
 
-def build_post(items: Sequence[Any], username: str | None, channel_id: int) -> Post:
-    """One post from its messages (oldest first): a single message or a whole album."""
+def build_post(
+    items: Sequence[Any],
+    username: str | None,
+    channel_id: int,
+    *,
+    chats: Sequence[Any] = (),
+    users: Sequence[Any] = (),
+    max_side: int | None = None,
+) -> Post:
+    """One post from its messages (oldest first): a single message or a whole album.
+
+    `chats`/`users` (getHistory's) name forwarded senders; `max_side` picks image sizes to
+    download (None: none), whose keys go into `image` and the files into `files`.
+    """
+    rendered, files = render_post(items, chats, users, max_side)
     first = items[0]
     media_items = [m for m in items if media_type(m.media) is not None]
     carrier = next((m for m in items if getattr(m.reactions, "results", None)), first)
@@ -185,14 +147,26 @@ def build_post(items: Sequence[Any], username: str | None, channel_id: int) -> P
         has_media=bool(media_items),
         media_type=kind,
         media_count=len(media_items),
+        **rendered,
+        files=tuple(files),
     )
 
 
 def build_posts(
-    messages: Iterable[Any], count: int, username: str | None, channel_id: int
+    messages: Iterable[Any],
+    count: int,
+    username: str | None,
+    channel_id: int,
+    *,
+    chats: Sequence[Any] = (),
+    users: Sequence[Any] = (),
+    max_side: int | None = None,
 ) -> list[Post]:
     """The newest `count` posts, newest first."""
-    return [build_post(g, username, channel_id) for g in group_posts(messages)[:count]]
+    return [
+        build_post(g, username, channel_id, chats=chats, users=users, max_side=max_side)
+        for g in group_posts(messages)[:count]
+    ]
 
 
 def build_stats(
@@ -372,12 +346,16 @@ class TelegramSource:
             self.invoke(_history_query(peer, offset_id=0, limit=limit)),
         )
         messages = list(history.messages)
+        # Forwarded posts name their senders from these (each page brings its own).
+        chats, users = list(history.chats), list(history.users)
         exhausted = len(history.messages) < limit
         while not exhausted and complete_posts(messages, exhausted) < posts_wanted:
             oldest = min(m.id for m in history.messages)
             log.debug("page ended before %s posts; fetching below id %s", posts_wanted, oldest)
             history = await self.invoke(_history_query(peer, offset_id=oldest, limit=limit))
             messages.extend(history.messages)
+            chats.extend(history.chats)
+            users.extend(history.users)
             exhausted = len(history.messages) < limit
 
         if history_total(history) > 0 and not messages:
@@ -392,9 +370,24 @@ class TelegramSource:
         stats = build_stats(
             raw_channel, full.full_chat, history_total(history), messages, time.time()
         )
-        name = stats.username
-        posts = build_posts(messages, posts_wanted, name, channel.id)
+        posts = build_posts(
+            messages,
+            posts_wanted,
+            stats.username,
+            channel.id,
+            chats=chats,
+            users=users,
+            max_side=self.settings.media_max_side,
+        )
         return ChannelSnapshot(stats=stats, posts=posts)
+
+    async def download(self, files: Sequence[MediaFile]) -> dict[str, bytes]:
+        """The files' bytes by key; a file that fails is left out (the next pass retries)."""
+        if not files:
+            return {}
+        from itam_tgstats.downloads import download_files  # noqa: PLC0415
+
+        return await download_files(self.client, files)
 
 
 def _history_query(peer: Any, *, offset_id: int, limit: int) -> Any:

@@ -10,10 +10,24 @@ MEDIA_TYPES = {
     "poll", "location", "venue", "contact", "dice", "game", "invoice", "story", "giveaway",
     "paid_media", "other",
 }  # fmt: skip
-POST_FIELDS = {
+# The old worker's fields, in its order: they must stay exactly as they were.
+V1_POST_FIELDS = (
     "id", "text", "date", "views", "forwards", "reactions", "reactions_total",
     "comments_count", "link", "has_media", "media_type", "media_count",
+)  # fmt: skip
+RENDER_FIELDS = (
+    "text_html", "media", "link_preview", "poll", "buttons", "forwarded_from", "edited_at",
+    "author",
+)  # fmt: skip
+POST_FIELDS = {*V1_POST_FIELDS, *RENDER_FIELDS}
+MEDIA_ITEM_FIELDS = {
+    "type", "width", "height", "duration", "thumbnail", "file_name", "mime_type", "size", "image",
 }  # fmt: skip
+
+
+def v1(post: dict[str, Any]) -> dict[str, Any]:
+    """Only the old worker's fields of a post."""
+    return {k: post[k] for k in V1_POST_FIELDS}
 STATS_FIELDS = {
     "channel_id", "username", "title", "subscribers_count", "posts_count", "last_post_date",
     "collected_at",
@@ -22,7 +36,11 @@ UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 
 
 def assert_post(post: dict[str, Any], username: str | None, channel_id: int) -> None:
-    assert set(post) == POST_FIELDS
+    assert list(post) == [*V1_POST_FIELDS, *RENDER_FIELDS]
+    assert isinstance(post["text_html"], str) and (post["text_html"] == "") == (post["text"] == "")
+    assert isinstance(post["media"], list) and isinstance(post["buttons"], list)
+    assert all(set(item) == MEDIA_ITEM_FIELDS for item in post["media"])
+    assert len(post["media"]) == post["media_count"]
     for name in ("id", "views", "forwards", "reactions_total", "comments_count", "media_count"):
         assert type(post[name]) is int and post[name] >= 0, name
     assert isinstance(post["text"], str)

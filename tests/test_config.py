@@ -108,6 +108,11 @@ def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
         ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer from 1 to 36500, got '0'"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
         (
+            "TG_MEDIA_DOWNLOAD",
+            "medium",
+            "TG_MEDIA_DOWNLOAD must be one of none, small, large, got 'medium'",
+        ),
+        (
             "REDIS_URL",
             "http://u:hunter2@h/",
             "REDIS_URL must be a redis://, rediss:// or unix:// URL",
@@ -248,3 +253,11 @@ def test_env_file_that_cannot_be_read_is_named(
     with pytest.raises(ConfigError) as caught:
         load_environment({}, env_file)
     assert str(caught.value) == f"cannot read {env_file}: Permission denied"
+
+
+@pytest.mark.parametrize(
+    ("value", "side"), [("none", None), ("small", 320), ("LARGE", 1280), ("", None)]
+)
+def test_media_download_sizes(value: str, side: int | None) -> None:
+    settings = Settings.from_env(base_env(TG_MEDIA_DOWNLOAD=value), NO_FILE)
+    assert settings.media_max_side == side
