@@ -10,14 +10,14 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import Interrupted, StoreError, TelegramError, TgStatsError
-from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, iso_utc
+from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.store import PassStart, Store, next_status, peer_key
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ class ChannelSource(Protocol):
 
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResultLike:
         """One snapshot of the channel."""
+        ...
+
+    async def download(self, files: Sequence[MediaFile]) -> dict[str, bytes]:
+        """The files' bytes by key; failed ones left out."""
         ...
 
 
@@ -120,15 +124,19 @@ async def _fetch_and_save(
         )
     async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
         result = await source.fetch(settings.channel, start.peer)
+        snapshot, downloaded = await with_images(result.snapshot, source, start.media)
     now = time.time()
+    referenced = {key for post in snapshot.posts for key in post.image_keys()}
     await store.save_snapshot(
-        result.snapshot,
+        snapshot,
         status=next_status(start.status, now=now, ok=True),
         token=token,
         now=int(now),
         history_days=settings.history_days,
         peer=peer,
         channel=result.channel if result.resolved else None,
+        media=downloaded,
+        stale_media=start.media - referenced,
     )
     stats = result.snapshot.stats
     log.info(
@@ -139,6 +147,23 @@ async def _fetch_and_save(
         len(result.snapshot.posts),
         " (channel resolved)" if result.resolved else "",
     )
+
+
+async def with_images(
+    snapshot: ChannelSnapshot, source: ChannelSource, stored: frozenset[str]
+) -> tuple[ChannelSnapshot, dict[str, bytes]]:
+    """Download the posts' images Redis does not hold yet; each `image` names a stored key
+    or is null (not downloaded, or its download failed: the next pass tries again)."""
+    wanted = {f.key: f for post in snapshot.posts for f in post.files}
+    missing = [f for key, f in wanted.items() if key not in stored]
+    downloaded = await source.download(missing) if missing else {}
+    available = (stored & wanted.keys()) | downloaded.keys()
+    if missing:
+        log.info(
+            "images: %s downloaded, %s failed", len(downloaded), len(missing) - len(downloaded)
+        )
+    posts = [post.with_images(available) for post in snapshot.posts]
+    return ChannelSnapshot(stats=snapshot.stats, posts=posts), downloaded
 
 
 def _as_error(

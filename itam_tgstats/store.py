@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ STATUS_KEY = "tg:status"
 HISTORY_KEY = "tg:channel:history"
 LOCK_KEY = "tg:lock"
 PEER_KEY_PREFIX = "tg:peer:"
+MEDIA_KEY_PREFIX = "tg:media:"
 
 SNAPSHOT_KEYS = (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
 
@@ -67,6 +68,9 @@ class PassStart:
     locked: bool
     peer: ResolvedChannel | None
     status: dict[str, Any] | None
+    # The `tg:media:…` keys the stored posts reference: written with them in one
+    # transaction, so these are exactly the images Redis holds.
+    media: frozenset[str] = frozenset()
 
 
 def next_status(
@@ -148,12 +152,14 @@ class Store:
             pipe.set(LOCK_KEY, token, nx=True, ex=lock_seconds)
             pipe.get(peer)
             pipe.get(STATUS_KEY)
-            locked, peer_value, status_value = await pipe.execute()
+            pipe.get(POSTS_KEY)
+            locked, peer_value, status_value, posts_value = await pipe.execute()
         status = loads_or_text(status_value)
         return PassStart(
             locked=bool(locked),
             peer=parse_peer(peer_value),
             status=status if isinstance(status, dict) else None,
+            media=frozenset(image_keys(loads_or_text(posts_value))),
         )
 
     async def read_peer(self, peer: str) -> ResolvedChannel | None:
@@ -178,10 +184,21 @@ class Store:
         history_days: int,
         peer: str,
         channel: ResolvedChannel | None,
+        media: Mapping[str, bytes] | None = None,
+        stale_media: Iterable[str] = (),
     ) -> None:
-        """Write everything of one pass and release its lock in ONE MULTI/EXEC."""
+        """Write everything of one pass and release its lock in ONE MULTI/EXEC.
+
+        `media`: images downloaded this pass, by key; `stale_media`: image keys no kept post
+        references any more, deleted in the same transaction.
+        """
         async with self._errors("writing the snapshot"):
             pipe = self.redis.pipeline(transaction=True)
+            if media:
+                pipe.mset(dict(media))
+            stale = sorted(k for k in stale_media if k.startswith(MEDIA_KEY_PREFIX))
+            if stale:
+                pipe.delete(*stale)
             pipe.set(STATS_KEY, dumps(snapshot.stats.to_json()))
             pipe.set(POSTS_KEY, dumps([p.to_json() for p in snapshot.posts]))
             pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
@@ -224,6 +241,21 @@ class Store:
             "status": loads_or_text(status),
             "history": [p for p in (loads_or_text(h) for h in history) if isinstance(p, dict)],
         }
+
+
+def image_keys(posts: Any) -> set[str]:
+    """The `tg:media:…` keys that stored posts (as JSON values) reference."""
+    keys: set[str] = set()
+    for post in posts if isinstance(posts, list) else []:
+        if not isinstance(post, dict):
+            continue
+        preview = post.get("link_preview")
+        cards = [*(post.get("media") or []), preview if isinstance(preview, dict) else {}]
+        for card in cards:
+            image = card.get("image") if isinstance(card, dict) else None
+            if isinstance(image, str) and image.startswith(MEDIA_KEY_PREFIX):
+                keys.add(image)
+    return keys
 
 
 def parse_peer(value: str | None) -> ResolvedChannel | None:

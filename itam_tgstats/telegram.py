@@ -387,7 +387,10 @@ class TelegramSource:
             return {}
         from itam_tgstats.downloads import download_files  # noqa: PLC0415
 
-        return await download_files(self.client, files)
+        # A download never fails the pass: leave most of TG_TIMEOUT for the rest of it.
+        return await download_files(
+            self.client, files, timeout=min(30.0, self.settings.timeout / 2)
+        )
 
 
 def _history_query(peer: Any, *, offset_id: int, limit: int) -> Any:

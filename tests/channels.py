@@ -197,3 +197,114 @@ def rich_channel(channel_id: int = BIG_CHANNEL_ID) -> FakeChannel:
         participants=5500,
         linked_chat_id=777,
     )
+
+
+# -- images: photos with every size, video thumbnails, a link card with a photo -------------
+
+STRIPPED = bytes([1, 40, 27]) + bytes(range(60))  # a stripped JPEG body (fake, well-formed)
+
+
+def sized_photo(photo_id: int, dc_id: int = 2) -> raw.types.Photo:
+    """A photo as Telegram sends it: stripped `i`, then s/m/x/y sizes (3:2)."""
+    return raw.types.Photo(
+        id=photo_id,
+        access_hash=photo_id * 7,
+        file_reference=b"\x03ref" + photo_id.to_bytes(8, "big"),
+        date=T0,
+        dc_id=dc_id,
+        sizes=[
+            raw.types.PhotoStrippedSize(type="i", bytes=STRIPPED),
+            raw.types.PhotoSize(type="s", w=90, h=60, size=1_500),
+            raw.types.PhotoSize(type="m", w=320, h=213, size=12_000),
+            raw.types.PhotoSize(type="x", w=800, h=533, size=60_000),
+            raw.types.PhotoSizeProgressive(type="y", w=1280, h=853, sizes=[20_000, 90_000]),
+        ],
+    )
+
+
+def thumbed_video(doc_id: int, dc_id: int = 2) -> raw.types.MessageMediaDocument:
+    return raw.types.MessageMediaDocument(
+        document=raw.types.Document(
+            id=doc_id,
+            access_hash=doc_id * 5,
+            file_reference=b"\x04ref" + doc_id.to_bytes(8, "big"),
+            date=T0,
+            mime_type="video/mp4",
+            size=5_000_000,
+            dc_id=dc_id,
+            thumbs=[
+                raw.types.PhotoStrippedSize(type="i", bytes=STRIPPED),
+                raw.types.PhotoSize(type="m", w=320, h=180, size=9_000),
+            ],
+            attributes=[
+                raw.types.DocumentAttributeVideo(duration=30.0, w=1920, h=1080),
+                raw.types.DocumentAttributeFilename(file_name="demo.mp4"),
+            ],
+        )
+    )
+
+
+def media_channel(username: str = "itam_media", channel_id: int = 3_111_222_333) -> FakeChannel:
+    """Newest first: 2004 link card with a photo (DC 4) · 2003 video with a thumbnail ·
+    2001-2002 album of two photos (the second on DC 4) · 2000 photo."""
+    c = channel_id
+    card = raw.types.MessageMediaWebPage(
+        webpage=raw.types.WebPage(
+            id=70_001,
+            url="https://misis.ru/news/9001",
+            display_url="misis.ru/news/9001",
+            hash=0,
+            type="article",
+            site_name="НИТУ МИСИС",
+            title="News",
+            photo=sized_photo(60_004, dc_id=4),
+        )
+    )
+    messages = [
+        post(c, 2000, "single", media=raw.types.MessageMediaPhoto(photo=sized_photo(60_000))),
+        post(
+            c, 2001, "album", media=raw.types.MessageMediaPhoto(photo=sized_photo(60_001)),
+            grouped_id=88,
+        ),
+        post(
+            c, 2002, "", media=raw.types.MessageMediaPhoto(photo=sized_photo(60_002, dc_id=4)),
+            grouped_id=88,
+        ),
+        post(c, 2003, "video", media=thumbed_video(61_003)),
+        post(c, 2004, "https://misis.ru/news/9001", media=card),
+    ]  # fmt: skip
+    return FakeChannel(id=c, title="ITAM media", username=username, messages=messages)
+
+
+def register_files(fake: Any, channel: FakeChannel) -> dict[str, bytes]:
+    """Serve every downloadable size of the channel's images; their bytes by key."""
+    served: dict[str, bytes] = {}
+
+    def add(kind: str, owner: Any, size: Any) -> None:
+        if isinstance(size, raw.types.PhotoStrippedSize | raw.types.PhotoPathSize):
+            return
+        data = f"{kind}:{owner.id}:{size.type}".encode() * 50
+        file = fake.add_file(
+            kind,
+            owner.id,
+            size.type,
+            data,
+            dc_id=owner.dc_id,
+            access_hash=owner.access_hash,
+            file_reference=owner.file_reference,
+        )
+        served[file.key] = data
+
+    for message in channel.messages:
+        media = getattr(message, "media", None)
+        photo_ = getattr(media, "photo", None) or getattr(
+            getattr(media, "webpage", None), "photo", None
+        )
+        if photo_ is not None:
+            for size in photo_.sizes:
+                add("photo", photo_, size)
+        document_ = getattr(media, "document", None)
+        if document_ is not None:
+            for size in document_.thumbs or []:
+                add("document", document_, size)
+    return served

@@ -6,6 +6,12 @@ auth key; this server decrypts them, answers each function with real `pyrogram.r
 objects (serialised to bytes, encrypted, and parsed back by Pyrogram exactly like wire
 data), records the calls, and can answer with real RPC errors, add latency, hang, or drop
 the connection.
+
+It is several data centers at once: a connection belongs to the DC whose address it dials
+(Pyrogram's own table for the home DC, help.getConfig's `dc_options` for the others), an auth
+key lives on the DC that created it, and files live on one DC each (`add_file`). Another DC
+learns who the user is through auth.exportAuthorization on the home DC and
+auth.importAuthorization there, as on Telegram. `dc_calls` records which DC each call reached.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from pyrogram import raw
 from pyrogram.crypto import aes
 from pyrogram.crypto.mtproto import kdf
 from pyrogram.raw.core import Int, Long, Message, MsgContainer, TLObject, Vector
+from pyrogram.storage.sqlite_storage import PROD as PROD_ADDRESSES
 
+from itam_tgstats.models import MediaFile
 from itam_tgstats.sessions import SessionData
 from tests.fakeauth import FakeAccount, Handshake, Srp, register_test_server_key
 
@@ -40,7 +48,18 @@ ERROR_CODES = {
     "AUTH_KEY_DUPLICATED": 406,
     "SESSION_PASSWORD_NEEDED": 401,
     "INTERNAL": 500,
+    "FILE_MIGRATE": 303,
+    "USER_MIGRATE": 303,
+    "PHONE_MIGRATE": 303,
+    "NETWORK_MIGRATE": 303,
 }
+
+# The data centers, by the addresses a client dials. Production addresses are Pyrogram's
+# own table (where a session string's home DC is reached) and help.getConfig names the
+# same ones; the media-only addresses are the fake's own.
+DC_IDS = (1, 2, 3, 4, 5)
+MEDIA_ADDRESSES = {dc: f"10.77.0.{dc}" for dc in DC_IDS}
+PORT = 443
 
 
 def error_code(message: str) -> int:
@@ -85,14 +104,37 @@ class FakeChannel:
         )
 
 
-def server_config() -> raw.types.Config:
-    """help.getConfig's answer: a plausible Config (Pyrogram does not read it on connect)."""
+def dc_options(this_dc: int = 2) -> list[raw.types.DcOption]:
+    """Every DC's production address (the home DC first), then the media-only ones."""
+    order = [this_dc, *(dc for dc in DC_IDS if dc != this_dc)]
+    return [
+        *(raw.types.DcOption(id=dc, ip_address=PROD_ADDRESSES[dc], port=PORT) for dc in order),
+        *(
+            raw.types.DcOption(id=dc, ip_address=MEDIA_ADDRESSES[dc], port=PORT, media_only=True)
+            for dc in order
+        ),
+    ]
+
+
+def dc_of_address(address: tuple[str, int]) -> tuple[int, bool] | None:
+    """(DC, media-only) a production or media address belongs to; None for an unknown one."""
+    host = address[0]
+    for dc in DC_IDS:
+        if PROD_ADDRESSES.get(dc) == host:
+            return dc, False
+        if MEDIA_ADDRESSES[dc] == host:
+            return dc, True
+    return None
+
+
+def server_config(this_dc: int = 2) -> raw.types.Config:
+    """help.getConfig's answer: a plausible Config; Pyrogram reads `dc_options` to reach a DC."""
     return raw.types.Config(
         date=int(time.time()),
         expires=int(time.time()) + 3600,
         test_mode=False,
-        this_dc=2,
-        dc_options=[raw.types.DcOption(id=2, ip_address="149.154.167.51", port=443)],
+        this_dc=this_dc,
+        dc_options=dc_options(this_dc),
         dc_txt_domain_name="apv3.stel.com",
         chat_size_max=200,
         megagroup_size_max=200000,
@@ -122,6 +164,37 @@ def server_config() -> raw.types.Config:
     )
 
 
+@dataclass
+class FakeFile:
+    """A photo size or a document thumbnail as the server stores it, on one data center."""
+
+    kind: str  # "photo" or "document"
+    id: int
+    size_type: str
+    data: bytes
+    dc_id: int
+    access_hash: int = 0x0F11_E5EE_D5
+    file_reference: bytes = b"\x02fileref"
+    expired: bool = False  # answer FILE_REFERENCE_EXPIRED, as after the message was edited
+
+    @property
+    def key(self) -> str:
+        return f"tg:media:{self.id}:{self.size_type}"
+
+    def media_file(self) -> MediaFile:
+        """The download target a client would build from the message carrying this file."""
+        return MediaFile(
+            key=self.key,
+            kind=self.kind,
+            id=self.id,
+            access_hash=self.access_hash,
+            file_reference=self.file_reference,
+            dc_id=self.dc_id,
+            size_type=self.size_type,
+            size=len(self.data),
+        )
+
+
 class RpcFailure(Exception):
     """Raised by a handler to answer with an RPC error."""
 
@@ -140,6 +213,9 @@ class FakeTelegram:
         # auth key id → (auth key, the account it is logged in to, or None)
         self.keys: dict[bytes, bytes] = {self.auth_key_id: self.auth_key}
         self.logged_in: dict[bytes, int | None] = {self.auth_key_id: user_id}
+        self.key_dc: dict[bytes, int] = {self.auth_key_id: dc_id}  # where each key lives
+        self.files: dict[tuple[str, int, str], FakeFile] = {}
+        self._exported: dict[bytes, tuple[int, int]] = {}  # auth bytes → (user id, target DC)
         self.accounts: dict[str, FakeAccount] = {}
         self.srp: dict[str, Srp] = {}
         self.login_code = "12345"
@@ -150,6 +226,8 @@ class FakeTelegram:
         self.dc_id = dc_id
         self.channels: list[FakeChannel] = []
         self.calls: list[str] = []
+        self.dc_calls: list[tuple[int, str]] = []  # (DC, call), in the order of `calls`
+        self.dc_connections: list[tuple[int, bool]] = []  # (DC, media-only) per connection
         self.latency = 0.0
         self.failures: dict[str, list[str]] = {}
         self.hang: set[str] = set()
@@ -160,8 +238,9 @@ class FakeTelegram:
         self.in_flight = 0
         self.max_in_flight = 0
         self.timeline: list[tuple[str, float, float]] = []  # (call, start, end), monotonic
+        self.dc_timeline: list[tuple[int, str, float, float]] = []  # (DC, call, start, end)
         self.handlers: dict[type[Any], Callable[[Any], Any]] = {
-            raw.functions.help.GetConfig: lambda _q, _k: server_config(),
+            raw.functions.help.GetConfig: lambda _q, _k: server_config(self.dc_id),
             raw.functions.contacts.ResolveUsername: self._resolve,
             raw.functions.channels.GetFullChannel: self._full_channel,
             raw.functions.messages.GetHistory: self._history,
@@ -175,6 +254,11 @@ class FakeTelegram:
             *(f for f in self.handlers if "auth" in f.QUALNAME),
         }
         self.public.add(raw.functions.account.GetPassword)
+        # Other data centers: added after `public`, which only auth.importAuthorization joins.
+        self.handlers[raw.functions.auth.ExportAuthorization] = self._export_authorization
+        self.handlers[raw.functions.auth.ImportAuthorization] = self._import_authorization
+        self.handlers[raw.functions.upload.GetFile] = self._get_file
+        self.public.add(raw.functions.auth.ImportAuthorization)
         self._last_msg_id = 0
 
     # -- set-up -----------------------------------------------------------------------
@@ -204,6 +288,30 @@ class FakeTelegram:
     def add_channel(self, channel: FakeChannel) -> FakeChannel:
         self.channels.append(channel)
         return channel
+
+    def add_file(
+        self,
+        kind: str,
+        id: int,
+        size_type: str,
+        data: bytes,
+        dc_id: int | None = None,
+        **extra: Any,
+    ) -> FakeFile:
+        """A file upload.getFile serves; on the home DC unless `dc_id` says otherwise."""
+        if kind not in ("photo", "document"):
+            raise ValueError(f"kind must be 'photo' or 'document', not {kind!r}")
+        file = FakeFile(kind, id, size_type, data, self.dc_id if dc_id is None else dc_id, **extra)
+        self.files[kind, id, size_type] = file
+        return file
+
+    def calls_on(self, dc_id: int) -> list[str]:
+        """The calls that reached data center `dc_id`, in order."""
+        return [name for dc, name in self.dc_calls if dc == dc_id]
+
+    def _record(self, conn: Any, name: str) -> None:
+        self.calls.append(name)
+        self.dc_calls.append((conn.dc, name))
 
     def fail(self, method: str, message: str, times: int = 1) -> None:
         """Answer the next `times` calls of `method` ("channels.GetFullChannel") with an error."""
@@ -235,16 +343,23 @@ class FakeTelegram:
         register_test_server_key()
 
         class FakeProtocol:
-            def __init__(self, **_: Any) -> None:
+            def __init__(self, *, dc_id: int | None = None, **_: Any) -> None:
+                # Pyrogram names the DC it means (negated for media); the address decides.
+                self.dc = abs(dc_id) if dc_id else server.dc_id
+                self.media = bool(dc_id and dc_id < 0)
                 self.handshake: Handshake | None = None
                 self.crypto_executor = ThreadPoolExecutor(1, thread_name_prefix="FakeCrypto")
                 self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
                 self.closed = False
                 self.tasks: set[asyncio.Task[None]] = set()
 
-            async def connect(self, _address: tuple[str, int]) -> None:
+            async def connect(self, address: tuple[str, int]) -> None:
                 if server.unreachable:
                     raise ConnectionRefusedError("connection refused (fake Telegram unreachable)")
+                known = dc_of_address(address)
+                if known is not None:
+                    self.dc, self.media = known
+                server.dc_connections.append((self.dc, self.media))
                 server.connections += 1
                 server.open_connections += 1
 
@@ -284,18 +399,21 @@ class FakeTelegram:
         if conn.handshake is None:
             conn.handshake = Handshake()
         query = TLObject.read(BytesIO(data[20:]))
-        self.calls.append(type(query).__name__)
+        self._record(conn, type(query).__name__)
         answer, auth_key = conn.handshake.answer(query)
         if auth_key is not None:
             key_id = hashlib.sha1(auth_key).digest()[-8:]  # noqa: S324
             self.keys[key_id] = auth_key
             self.logged_in[key_id] = None
+            self.key_dc[key_id] = conn.dc
         body = answer.write()
         conn.inbox.put_nowait(bytes(8) + Long(self._next_msg_id()) + Int(len(body)) + body)
 
     async def _serve(self, conn: Any, data: bytes) -> None:
         key_id = data[:8]
         auth_key = self.keys.get(key_id)
+        if self.key_dc.get(key_id, conn.dc) != conn.dc:
+            auth_key = None  # a key lives on the DC that created it
         if auth_key is None:  # Telegram answers an unknown key with transport error -404
             conn.inbox.put_nowait(Int(-404))
             return
@@ -318,7 +436,7 @@ class FakeTelegram:
         if isinstance(body, raw.types.MsgsAck):
             return
         if isinstance(body, raw.functions.Ping | raw.functions.PingDelayDisconnect):
-            self.calls.append(type(body).__name__)
+            self._record(conn, type(body).__name__)
             pong = raw.types.Pong(msg_id=msg.msg_id, ping_id=body.ping_id)
             self._send(conn, pong, salt, session_id, 0, key_id)
             return
@@ -332,7 +450,7 @@ class FakeTelegram:
         ):
             query = query.query
         name = ".".join(query.QUALNAME.split(".")[1:])
-        self.calls.append(name)
+        self._record(conn, name)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = time.monotonic()
@@ -365,7 +483,9 @@ class FakeTelegram:
             self._send(conn, answer, salt, session_id, 1, key_id)
         finally:
             self.in_flight -= 1
-            self.timeline.append((name, started, time.monotonic()))
+            ended = time.monotonic()
+            self.timeline.append((name, started, ended))
+            self.dc_timeline.append((conn.dc, name, started, ended))
 
     def _next_msg_id(self) -> int:
         msg_id = (int(time.time() * 2**32) & ~0b11) | 1
@@ -497,6 +617,53 @@ class FakeTelegram:
         self.logged_in[key_id] = account.user_id
         return raw.types.auth.Authorization(user=account.raw_user())
 
+    # -- other data centers and files ----------------------------------------------------
+
+    def _export_authorization(self, query: Any, key_id: bytes) -> Any:
+        if query.dc_id not in DC_IDS or query.dc_id == self.key_dc[key_id]:
+            raise RpcFailure("DC_ID_INVALID")
+        user_id = self.logged_in[key_id]
+        assert user_id is not None  # only logged-in keys reach a non-public handler
+        token = os.urandom(128)
+        self._exported[token] = (user_id, query.dc_id)
+        return raw.types.auth.ExportedAuthorization(id=user_id, bytes=token)
+
+    def _import_authorization(self, query: Any, key_id: bytes) -> Any:
+        user_id, dc = self._exported.pop(query.bytes, (None, None))
+        if user_id is None or user_id != query.id or dc != self.key_dc[key_id]:
+            raise RpcFailure("AUTH_BYTES_INVALID")
+        self.logged_in[key_id] = user_id
+        user = raw.types.User(id=user_id, is_self=True, first_name="Test", access_hash=1)
+        return raw.types.auth.Authorization(user=user)
+
+    def _get_file(self, query: Any, key_id: bytes) -> Any:
+        location = query.location
+        if isinstance(location, raw.types.InputPhotoFileLocation):
+            kind = "photo"
+        elif isinstance(location, raw.types.InputDocumentFileLocation):
+            kind = "document"
+        else:
+            raise RpcFailure("LOCATION_INVALID")
+        file = self.files.get((kind, location.id, location.thumb_size))
+        if file is None or file.access_hash != location.access_hash:
+            raise RpcFailure("LOCATION_INVALID")
+        if file.dc_id != self.key_dc[key_id]:
+            raise RpcFailure(f"FILE_MIGRATE_{file.dc_id}")
+        if file.expired or file.file_reference != location.file_reference:
+            raise RpcFailure("FILE_REFERENCE_EXPIRED")
+        # upload.getFile's rules for a non-precise request.
+        offset, limit, mib = query.offset, query.limit, 1024 * 1024
+        if offset < 0 or offset % 4096:
+            raise RpcFailure("OFFSET_INVALID")
+        one_block = offset // mib == (offset + limit - 1) // mib if limit > 0 else False
+        if limit <= 0 or limit % 4096 or mib % limit or not one_block:
+            raise RpcFailure("LIMIT_INVALID")
+        return raw.types.upload.File(
+            type=raw.types.storage.FileJpeg(),
+            mtime=1_700_000_000,
+            bytes=file.data[offset : offset + limit],
+        )
+
 
 class _Raw(TLObject):
     """Already-serialised bytes inside a Message."""
@@ -516,4 +683,4 @@ def roundtrip(obj: TLObject) -> Any:
     return TLObject.read(BytesIO(obj.write()))
 
 
-__all__ = ["FakeChannel", "FakeTelegram", "Long", "roundtrip"]
+__all__ = ["FakeChannel", "FakeFile", "FakeTelegram", "Long", "roundtrip"]

@@ -1,0 +1,172 @@
+"""Media downloads: one upload.getFile per file, concurrently, on the file's data center.
+
+Files on the account's home data center are fetched over the client's own connection. For
+another data center the client needs a session there, which Pyrogram opens with
+`Client.get_session(dc_id)`: help.getConfig (for the address), a new auth key,
+auth.exportAuthorization at home and auth.importAuthorization there. It is opened once per
+data center, before that data center's downloads start, and stopped when the downloads end.
+
+Pyrogram's own `Client.get_file` is not used, for four reasons: it runs one transfer at a
+time unless the client is built with a larger `max_concurrent_transmissions`; it opens a
+separate media session even at home and, elsewhere, two sessions with two
+export/import pairs; concurrent first calls for one data center each open their own; and
+it sleeps through FloodWaits of up to 30 s and retries a failed call ten times. A pass
+wants none of that: a file that does not come is simply missing until the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pyrogram import Client, raw
+from pyrogram import errors as tg
+
+from itam_tgstats.models import MediaFile
+
+log = logging.getLogger(__name__)
+
+# upload.getFile returns at most 1 MiB a call; smaller files (all the contract asks for)
+# come whole in one answer shorter than this.
+CHUNK_SIZE = 1024 * 1024
+
+# All the downloads of one call get this long, opening sessions included.
+DOWNLOAD_TIMEOUT = 30.0
+
+# A failed call is sent once more (a dropped connection that Pyrogram re-opens), not ten
+# times as Pyrogram's default would.
+CALL_ATTEMPTS = 2
+
+
+class UnexpectedAnswer(Exception):
+    """upload.getFile answered with something other than the file's bytes."""
+
+
+async def download_files(
+    client: Client, files: Sequence[MediaFile], *, timeout: float = DOWNLOAD_TIMEOUT
+) -> dict[str, bytes]:
+    """Download `files` concurrently: key → bytes for those that came, in at most `timeout` s.
+
+    A file that fails (an expired file reference, a FloodWait, a timeout, any Telegram or
+    network error) is logged in one line and left out; nothing is raised but cancellation.
+    Sessions opened on other data centers are stopped before this returns.
+    """
+    downloads = _Downloads(client, files)
+    if not downloads.pending:
+        return downloads.done
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(downloads.from_dc(dc_id) for dc_id in downloads.by_dc))
+    except TimeoutError:
+        for key in sorted(downloads.pending):
+            log.warning("media %s not downloaded: no answer within %s s", key, timeout)
+    finally:
+        await downloads.stop_sessions()
+    return downloads.done
+
+
+class _Downloads:
+    """One call's downloads: what is wanted per DC, what came, what is still out."""
+
+    def __init__(self, client: Client, files: Sequence[MediaFile]) -> None:
+        self.client = client
+        self.by_dc: dict[int, list[MediaFile]] = {}
+        for file in {f.key: f for f in files}.values():  # one download per key
+            self.by_dc.setdefault(file.dc_id, []).append(file)
+        self.pending = {f.key for f in files}
+        self.done: dict[str, bytes] = {}
+        self.opened: set[int] = set()  # DCs whose sessions this call opened, and stops
+
+    async def from_dc(self, dc_id: int) -> None:
+        """A session on `dc_id` first (opened once), then all its files at once."""
+        files = self.by_dc[dc_id]
+        try:
+            session = await self.session(dc_id)
+        except Exception as e:  # noqa: BLE001 - any failure only costs this DC's files
+            log.warning(
+                "media on DC%s not downloaded (%d files): cannot open a session there: %s",
+                dc_id,
+                len(files),
+                _describe(e),
+            )
+            self.pending.difference_update(f.key for f in files)
+            return
+        await asyncio.gather(*(self.one(session, f) for f in files))
+
+    async def one(self, session: Any, file: MediaFile) -> None:
+        try:
+            self.done[file.key] = await _fetch(session, file)
+        except tg.FileReferenceExpired:
+            log.info("media %s not downloaded: file reference expired", file.key)
+        except Exception as e:  # noqa: BLE001 - a missing file never fails the pass
+            log.warning("media %s not downloaded: %s", file.key, _describe(e))
+        # Not in `finally`: a download cancelled by the deadline is still pending, to report.
+        self.pending.discard(file.key)
+
+    async def session(self, dc_id: int) -> Any:
+        """The client's own session for its home DC; otherwise one on `dc_id`, opened now."""
+        if dc_id == await self.client.storage.dc_id():
+            return self.client.session
+        if dc_id in self.client.sessions:  # opened by someone else, who stops it
+            return self.client.sessions[dc_id]
+        # Pyrogram registers the session before it is ready: ours to stop from here on.
+        self.opened.add(dc_id)
+        log.debug("opening a session on DC%s for media", dc_id)
+        return await self.client.get_session(dc_id)
+
+    async def stop_sessions(self) -> None:
+        for dc_id in self.opened:
+            session = self.client.sessions.pop(dc_id, None)
+            if session is not None:
+                await session.stop()
+
+
+async def _fetch(session: Any, file: MediaFile) -> bytes:
+    location = _location(file)
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        answer = await session.invoke(
+            # Without updates: a download connection must not start receiving them.
+            raw.functions.InvokeWithoutUpdates(
+                query=raw.functions.upload.GetFile(
+                    location=location, offset=offset, limit=CHUNK_SIZE
+                )
+            ),
+            retries=CALL_ATTEMPTS,
+            sleep_threshold=0,  # a FloodWait costs this file, never the pass's time
+        )
+        if not isinstance(answer, raw.types.upload.File):
+            raise UnexpectedAnswer(f"upload.getFile answered {type(answer).__name__}")
+        chunks.append(answer.bytes)
+        if len(answer.bytes) < CHUNK_SIZE:
+            return b"".join(chunks)
+        offset += CHUNK_SIZE
+
+
+def _location(file: MediaFile) -> Any:
+    if file.kind == "photo":
+        return raw.types.InputPhotoFileLocation(
+            id=file.id,
+            access_hash=file.access_hash,
+            file_reference=file.file_reference,
+            thumb_size=file.size_type,
+        )
+    return raw.types.InputDocumentFileLocation(
+        id=file.id,
+        access_hash=file.access_hash,
+        file_reference=file.file_reference,
+        thumb_size=file.size_type,
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """An error in one short line: Telegram's error id, or the exception's text."""
+    if isinstance(error, tg.FloodWait):
+        return f"FloodWait of {error.value} s"
+    if isinstance(error, tg.RPCError):
+        return f"{error.CODE} {error.ID}"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
