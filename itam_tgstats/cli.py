@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import io
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ app = typer.Typer(
     help="Collects the ITAM Telegram channel's numbers into Redis for the website's Go API.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Plain tracebacks (exit 1 only): rich's pretty ones would print local variables.
     pretty_exceptions_enable=False,
     # Plain click help: wraps paragraphs properly, and `--help` does not load rich.
@@ -148,7 +150,7 @@ def collect(
                 lambda _i: pass_.dry_run(settings, pass_.default_source_factory)
             )
         )
-        pass_.print_snapshot(snapshot)
+        run(lambda: pass_.print_dry_run(snapshot))
         return
 
     async def one_pass(interruption: pass_.Interruption) -> bool:
@@ -198,16 +200,21 @@ def show(
         fresh, line = view_.check_freshness(view, settings.update_interval, time.time())
         typer.echo(line)
         raise typer.Exit(0 if fresh else 1)
+    # A channel's text may hold what the output's encoding cannot (emoji on a cp1251
+    # console, anything under PYTHONIOENCODING=ascii): print "?" in its place.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")
+    utf8 = "utf" in (getattr(sys.stdout, "encoding", None) or "").lower()
     if as_json:
-        typer.echo(view_.json_view(view))
+        typer.echo(view_.json_view(view, ascii_only=not utf8))  # \u escapes lose nothing
         return
     from rich.console import Console  # noqa: PLC0415
 
-    console = Console()
+    no_color = os.environ.get("NO_COLOR", "") != ""  # https://no-color.org: set and not empty
+    # NO_COLOR: no escape sequence at all (rich alone would still print bold).
+    console = Console(color_system=None) if no_color else Console()
     # Block characters need a UTF-8 terminal; NO_COLOR or a pipe asks for plain output.
-    ascii_only = (
-        "utf" not in console.encoding.lower() or "NO_COLOR" in os.environ or not console.is_terminal
-    )
+    ascii_only = not utf8 or no_color or not console.is_terminal
     view_.render(view, console, settings.update_interval, ascii_only=ascii_only)
 
 
@@ -258,7 +265,8 @@ def session(
             "--write-env",
             metavar="PATH",
             help="Write TG_SESSION_STRING into this .env file (created or updated, mode 0600) "
-            "instead of printing it. Other lines are kept.",
+            "instead of printing it. Other lines are kept as they are. Only a regular file of "
+            "yours is written: symbolic links, devices and other users' files are refused.",
         ),
     ] = None,
     telethon: Annotated[
@@ -281,9 +289,12 @@ def session(
     Telegram account for this job. When `collect` exits 3, the session was revoked: run
     this again. This tool does not sign up new accounts.
     """
+    from itam_tgstats import envfile  # noqa: PLC0415
     from itam_tgstats import session as session_  # noqa: PLC0415
 
     settings = run(lambda: load_settings(need_telegram=False))
+    if write_env is not None:  # before the login: a refused path would lose the new session
+        run(lambda: envfile.check_env_target(write_env))
     prompter = TerminalPrompter()
     # Ctrl-C at a prompt must interrupt the blocking read; asyncio.run would otherwise
     # take SIGINT over and only cancel its task once the read returns.
@@ -297,7 +308,7 @@ def session(
             credentials = session_.Credentials(api_id, api_hash)
             result = run(lambda: asyncio.run(session_.login(credentials, prompter, phone=phone)))
         if write_env is not None:
-            run(lambda: session_.write_env(write_env, result))
+            run(lambda: envfile.write_env(write_env, result))
             prompter.say(f"TG_SESSION_STRING written to {write_env} (mode 0600).")
         else:
             sys.stdout.write(result + "\n")

@@ -12,13 +12,21 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from itam_tgstats.config import Settings
-from itam_tgstats.errors import Interrupted, StoreError, TelegramError, TgStatsError
+from itam_tgstats.config import Settings, channel_key_name
+from itam_tgstats.errors import (
+    ChannelError,
+    ChannelsFailed,
+    Interrupted,
+    StoreError,
+    TelegramError,
+    TgStatsError,
+)
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
-from itam_tgstats.store import PassStart, Store, next_status, peer_key
+from itam_tgstats.store import ChannelWrite, PassStart, Store, next_status, peer_key
 
 log = logging.getLogger(__name__)
 
@@ -77,32 +85,32 @@ async def collect_once(
     *,
     interruption: Interruption | None = None,
 ) -> bool:
-    """One pass. True when written, False when skipped (another pass holds the lock).
+    """One pass over every configured channel. True when written, False when skipped
+    (another pass holds the lock).
 
-    Raises a TgStatsError on failure, after recording it in `tg:status`.
+    Raises a TgStatsError on failure, after recording it in `tg:status`. When only some
+    channels failed, the others are written first, then ChannelsFailed (partial) is raised.
     """
     assert settings.session is not None
     token = secrets.token_hex(16)
-    peer = peer_key(settings.session.account_key, settings.channel)
-    start = await store.begin_pass(token, settings.timeout + LOCK_GRACE, peer)
+    names = [channel_key_name(c) for c in settings.channels]
+    peers = [peer_key(settings.session.account_key, c) for c in settings.channels]
+    start = await store.begin_pass(token, settings.timeout + LOCK_GRACE, peers, names)
     if not start.locked:
         log.info("another pass holds tg:lock; skipping this one")
         return False
     try:
-        await _fetch_and_save(
-            settings,
-            store=store,
-            source_factory=source_factory,
-            start=start,
-            token=token,
-            peer=peer,
+        failures = await _fetch_and_save(
+            settings, store=store, source_factory=source_factory, start=start, token=token
         )
     except BaseException as e:
         error = _as_error(e, settings, interruption)
-        await _record_failure(store, start, token, error)
+        await _record_failure(store, start, token, error, names)
         if error is e:
             raise
         raise error from None
+    if failures:
+        raise ChannelsFailed(failures, len(names))
     return True
 
 
@@ -113,8 +121,8 @@ async def _fetch_and_save(
     source_factory: SourceFactory,
     start: PassStart,
     token: str,
-    peer: str,
-) -> None:
+) -> list[ChannelError]:
+    """Read every channel and write those read; the channels that failed, if others did not."""
     retry_after = _retry_after(start.status)
     if retry_after is not None and retry_after > time.time():
         raise TelegramError(
@@ -123,38 +131,106 @@ async def _fetch_and_save(
             retry_at=retry_after,
         )
     async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
-        result = await source.fetch(settings.channel, start.peer)
-        snapshot, downloaded = await with_images(result.snapshot, source, start.media)
+        results = await read_channels(source, settings.channels, start.peers)
+        read = [r for r in results if not isinstance(r, ChannelError)]
+        snapshots, downloaded = await with_images([r.snapshot for r in read], source, start.media)
+    failures = [r for r in results if isinstance(r, ChannelError)]
+    if not read:
+        raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
+    names = [channel_key_name(c) for c in settings.channels]
+    errors = {
+        n: (r.message if isinstance(r, ChannelError) else None)
+        for n, r in zip(names, results, strict=True)
+    }
+    snapshot_of = iter(snapshots)
+    writes = [
+        ChannelWrite(name=name, snapshot=next(snapshot_of), first=index == 0)
+        for index, (name, result) in enumerate(zip(names, results, strict=True))
+        if not isinstance(result, ChannelError)
+    ]
+    # Images stay while a kept post references them: the new posts of the channels read,
+    # and the unchanged posts of those that failed.
+    referenced = {key for w in writes for post in w.snapshot.posts for key in post.image_keys()}
+    for index, result in enumerate(results):
+        if isinstance(result, ChannelError) and index < len(start.channel_media):
+            referenced |= start.channel_media[index]
     now = time.time()
-    referenced = {key for post in snapshot.posts for key in post.image_keys()}
-    await store.save_snapshot(
-        snapshot,
-        status=next_status(start.status, now=now, ok=True),
+    partial = ChannelsFailed(failures, len(names)) if failures else None
+    await store.save_pass(
+        writes,
+        names=names,
+        status=next_status(
+            start.status,
+            now=now,
+            ok=partial is None,
+            exit_code=partial.exit_code if partial else 0,
+            error=_one_line(partial.message) if partial else None,
+            channels=errors,
+        ),
         token=token,
         now=int(now),
         history_days=settings.history_days,
-        peer=peer,
-        channel=result.channel if result.resolved else None,
+        peers={
+            peer_key(settings.session.account_key, channel): result.channel  # type: ignore[union-attr]
+            for channel, result in zip(settings.channels, results, strict=True)
+            if not isinstance(result, ChannelError) and result.resolved
+        },
         media=downloaded,
         stale_media=start.media - referenced,
     )
-    stats = result.snapshot.stats
-    log.info(
-        "saved @%s: %s subscribers, %s messages, %s posts%s",
-        stats.username or settings.channel,
-        stats.subscribers_count,
-        stats.posts_count,
-        len(result.snapshot.posts),
-        " (channel resolved)" if result.resolved else "",
-    )
+    for write in writes:
+        stats = write.snapshot.stats
+        log.info(
+            "saved @%s: %s subscribers, %s messages, %s posts",
+            stats.username or write.name,
+            stats.subscribers_count,
+            stats.posts_count,
+            len(write.snapshot.posts),
+        )
+    for failure in failures:
+        log.error("not read: %s", failure.message)
+    return failures
+
+
+async def read_channels(
+    source: ChannelSource,
+    channels: Sequence[str],
+    cached: Sequence[ResolvedChannel | None],
+) -> list[FetchResultLike | ChannelError]:
+    """Every channel read concurrently (the source bounds the requests in flight).
+
+    A channel that cannot be read gives its ChannelError in its place; any other failure
+    (the session, a long FloodWait, the network) stops them all and is raised.
+    """
+
+    async def one(username: str, peer: ResolvedChannel | None) -> FetchResultLike | ChannelError:
+        try:
+            return await source.fetch(username, peer)
+        except ChannelError as e:
+            return e
+
+    peers = list(cached) + [None] * (len(channels) - len(cached))
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(c, p)) for c, p in zip(channels, peers, strict=False)]
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    return [task.result() for task in tasks]
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error of a task group (tasks cancelled because of it say nothing)."""
+    error: BaseException = group.exceptions[0]
+    return _first_error(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 async def with_images(
-    snapshot: ChannelSnapshot, source: ChannelSource, stored: frozenset[str]
-) -> tuple[ChannelSnapshot, dict[str, bytes]]:
-    """Download the posts' images Redis does not hold yet; each `image` names a stored key
-    or is null (not downloaded, or its download failed: the next pass tries again)."""
-    wanted = {f.key: f for post in snapshot.posts for f in post.files}
+    snapshots: Sequence[ChannelSnapshot], source: ChannelSource, stored: frozenset[str]
+) -> tuple[list[ChannelSnapshot], dict[str, bytes]]:
+    """Download the posts' images Redis does not hold yet, for all channels at once; each
+    `image` names a stored key or is null (not downloaded, or its download failed: the next
+    pass tries again)."""
+    wanted = {f.key: f for snap in snapshots for post in snap.posts for f in post.files}
     missing = [f for key, f in wanted.items() if key not in stored]
     downloaded = await source.download(missing) if missing else {}
     available = (stored & wanted.keys()) | downloaded.keys()
@@ -162,8 +238,14 @@ async def with_images(
         log.info(
             "images: %s downloaded, %s failed", len(downloaded), len(missing) - len(downloaded)
         )
-    posts = [post.with_images(available) for post in snapshot.posts]
-    return ChannelSnapshot(stats=snapshot.stats, posts=posts), downloaded
+    return [
+        ChannelSnapshot(stats=s.stats, posts=[p.with_images(available) for p in s.posts])
+        for s in snapshots
+    ], downloaded
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())[:500]
 
 
 def _as_error(
@@ -179,7 +261,9 @@ def _as_error(
     return error
 
 
-async def _record_failure(store: Store, start: PassStart, token: str, error: BaseException) -> None:
+async def _record_failure(
+    store: Store, start: PassStart, token: str, error: BaseException, names: Sequence[str]
+) -> None:
     if isinstance(error, StoreError):
         # Redis is what failed: try to free the lock at least; it expires anyway.
         with contextlib.suppress(StoreError):
@@ -189,13 +273,20 @@ async def _record_failure(store: Store, start: PassStart, token: str, error: Bas
         message, code = error.message, error.exit_code
     else:
         message, code = f"unexpected error: {type(error).__name__}: {error}", 1
+    # Every channel failed: each with its own reason when known, else the pass's.
+    reasons = {n: _one_line(message) for n in names}
+    if isinstance(error, ChannelsFailed | ChannelError):
+        failed = error.failures if isinstance(error, ChannelsFailed) else [error]
+        by_username = {channel_key_name(f.username): _one_line(f.message) for f in failed}
+        reasons.update({n: by_username[n] for n in names if n in by_username})
     status = next_status(
         start.status,
         now=time.time(),
         ok=False,
         exit_code=code,
-        error=" ".join(message.split())[:500],
+        error=_one_line(message),
         retry_after=error.retry_at if isinstance(error, TelegramError) else None,
+        channels=reasons,
     )
     try:
         await store.save_failure(status, token=token)
@@ -213,41 +304,73 @@ def _retry_after(status: dict[str, Any] | None) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry run read: snapshots by channel key name, in order, and the failures."""
+
+    snapshots: dict[str, ChannelSnapshot]
+    failures: list[ChannelError]
+
+    def to_json(self) -> dict[str, Any]:
+        """`{"stats", "posts"}` for one channel (as the original worker's keys hold them),
+        `{"channels": {<name>: {"stats", "posts"}}}` for several."""
+        if len(self.snapshots) + len(self.failures) == 1 and self.snapshots:
+            return next(iter(self.snapshots.values())).to_json()
+        return {"channels": {name: s.to_json() for name, s in self.snapshots.items()}}
+
+
 async def dry_run(
     settings: Settings, source_factory: SourceFactory = default_source_factory
-) -> ChannelSnapshot | None:
-    """Fetch without writing; uses the cached peer when Redis answers, and works without it.
+) -> DryRun | None:
+    """Fetch without writing; uses the cached peers when Redis answers, and works without it.
 
     None (skipped) while a pass holds `tg:lock`: one session string must never be used by
-    two processes at once. The dry run only reads the lock; it writes nothing.
+    two processes at once. The dry run only reads the lock; it writes nothing and downloads
+    no image (every `image` is null).
     """
     assert settings.session is not None
-    cached: ResolvedChannel | None = None
+    cached: list[ResolvedChannel | None] = []
     store = Store(settings.redis_url)
     try:
         if await store.lock_holder() is not None:
             log.warning("another pass holds tg:lock; skipping the dry run (try again shortly)")
             return None
-        cached = await store.read_peer(peer_key(settings.session.account_key, settings.channel))
+        cached = await store.read_peers(
+            [peer_key(settings.session.account_key, c) for c in settings.channels]
+        )
     except StoreError as e:
         log.warning("dry run without Redis: %s", e)
     finally:
         await store.aclose()
     try:
         async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
-            result = await source.fetch(settings.channel, cached)
+            results = await read_channels(source, settings.channels, cached)
     except TimeoutError:
         raise TelegramError(
             f"the pass took longer than TG_TIMEOUT={settings.timeout} s; gave up"
         ) from None
-    return result.snapshot
+    snapshots = {
+        channel_key_name(c): ChannelSnapshot(
+            stats=r.snapshot.stats, posts=[p.with_images(set()) for p in r.snapshot.posts]
+        )
+        for c, r in zip(settings.channels, results, strict=True)
+        if not isinstance(r, ChannelError)
+    }
+    return DryRun(snapshots, [r for r in results if isinstance(r, ChannelError)])
 
 
-def print_snapshot(snapshot: ChannelSnapshot | None) -> None:
-    """The dry run's output: `{"stats": ..., "posts": [...]}` on stdout (nothing if skipped)."""
-    if snapshot is None:
+def print_dry_run(result: DryRun | None) -> None:
+    """The dry run's output on stdout (nothing if skipped); then its failures, if any, raised:
+    one channel's own error when every channel failed alone, else ChannelsFailed."""
+    if result is None:
         return
-    sys.stdout.write(json.dumps(snapshot.to_json(), ensure_ascii=False, indent=2) + "\n")
+    total = len(result.snapshots) + len(result.failures)
+    if result.snapshots:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+    if len(result.failures) == 1 and total == 1:
+        raise result.failures[0]
+    if result.failures:
+        raise ChannelsFailed(result.failures, total)
 
 
 async def collect_loop(
@@ -256,13 +379,24 @@ async def collect_loop(
     *,
     max_failures: int = LOOP_MAX_FAILURES,
 ) -> None:
-    """A pass every TG_UPDATE_INTERVAL; raise the last error after `max_failures` in a row."""
+    """A pass every TG_UPDATE_INTERVAL; raise the last error after `max_failures` in a row.
+
+    Only passes in which every channel failed count: one that wrote some channels does not.
+    """
     failures = 0
     while True:
         try:
             await run_pass()
         except (Interrupted, asyncio.CancelledError):
             raise
+        except ChannelsFailed as e:
+            if not e.partial:
+                failures += 1
+            else:  # the channels that could be read were written: not a failed pass here
+                failures = 0
+            log.error("pass failed (%s in a row): %s", failures, e)
+            if failures >= max_failures:
+                raise
         except TgStatsError as e:
             failures += 1
             log.error("pass failed (%s in a row): %s", failures, e)

@@ -18,6 +18,8 @@ DEFAULT_CHANNEL = "itatmisis"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# TG_CHANNEL_USERNAME takes a comma-separated list of at most this many channels.
+MAX_CHANNELS = 50
 # TG_MEDIA_DOWNLOAD: the longest side, in pixels, of the image sizes downloaded.
 MEDIA_DOWNLOAD_SIDES: dict[str, int | None] = {"none": None, "small": 320, "large": 1280}
 # Telegram's api_id is a 32-bit signed integer on the wire.
@@ -42,7 +44,7 @@ class Settings:
     api_id: int
     api_hash: str = field(repr=False)
     session: SessionData | None = field(repr=False)
-    channel: str = DEFAULT_CHANNEL
+    channels: tuple[str, ...] = (DEFAULT_CHANNEL,)
     redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
     update_interval: int = 900
     posts_count: int = 5
@@ -51,6 +53,11 @@ class Settings:
     timeout: int = 120
     history_days: int = 90
     media_download: str = "none"
+
+    @property
+    def channel(self) -> str:
+        """The first configured channel: the one the original worker's keys describe."""
+        return self.channels[0]
 
     @property
     def media_max_side(self) -> int | None:
@@ -132,17 +139,14 @@ class Settings:
                     f"TG_SESSION_STRING is not a Pyrogram or Telethon session string ({e})"
                 )
 
-        channel = DEFAULT_CHANNEL
+        channels: tuple[str, ...] = (DEFAULT_CHANNEL,)
         channel_text = get("TG_CHANNEL_USERNAME")
         if channel_text is not None:
-            parsed = parse_channel(channel_text)
-            if parsed is None:
-                problems.append(
-                    "TG_CHANNEL_USERNAME must be a public channel username "
-                    f"(name, @name or https://t.me/name), got {shown(channel_text)}"
-                )
+            parsed, problem = parse_channels(channel_text)
+            if problem is not None:
+                problems.append(f"TG_CHANNEL_USERNAME {problem}")
             else:
-                channel = parsed
+                channels = parsed
 
         redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
         redis_problem = redis_url_problem(redis_url)
@@ -168,7 +172,7 @@ class Settings:
             api_id=api_id,
             api_hash=api_hash,
             session=session,
-            channel=channel,
+            channels=channels,
             redis_url=redis_url,
             # Upper bounds keep every value within what Redis expiries and asyncio timers take.
             update_interval=integer("TG_UPDATE_INTERVAL", 900, 1, 7 * 86_400),
@@ -214,6 +218,31 @@ def shown(value: str | None) -> str:
     if len(value) <= SHOWN_VALUE_MAX and value.isprintable():
         return repr(value)
     return f"a value of {len(value)} characters (not shown: it may be a secret)"
+
+
+def parse_channels(text: str) -> tuple[tuple[str, ...], str | None]:
+    """The usernames of a comma-separated list, and what is wrong with it (None: nothing)."""
+    items = [item.strip() for item in text.split(",")]
+    names: list[str] = []
+    for position, item in enumerate(items, 1):
+        name = parse_channel(item)
+        if name is None:
+            where = f"item {position} " if len(items) > 1 else ""
+            return (), (
+                f"{where}must be a public channel username "
+                f"(name, @name or https://t.me/name), got {shown(item)}"
+            )
+        if name.lower() in (n.lower() for n in names):
+            return (), f"names @{name.lower()} twice (names are not case-sensitive)"
+        names.append(name)
+    if len(names) > MAX_CHANNELS:
+        return (), f"names {len(names)} channels; at most {MAX_CHANNELS} are read in one pass"
+    return tuple(names), None
+
+
+def channel_key_name(username: str) -> str:
+    """A configured channel's name in Redis keys: lower-cased, without `@`."""
+    return username.lower()
 
 
 def parse_channel(text: str) -> str | None:

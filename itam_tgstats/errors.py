@@ -39,6 +39,24 @@ class TelegramError(TgStatsError):
         self.retry_at = retry_at
 
 
+class ChannelError(TelegramError):
+    """One channel cannot be read (missing, private, not a channel); the others still can."""
+
+    def __init__(self, username: str, message: str) -> None:
+        super().__init__(message)
+        self.username = username
+
+
+class ChannelsFailed(TelegramError):
+    """Several configured channels failed; `partial` when the others were read and written."""
+
+    def __init__(self, failures: list[ChannelError], total: int) -> None:
+        reasons = "; ".join(f.message for f in failures)
+        super().__init__(f"{len(failures)} of {total} channels failed: {reasons}")
+        self.failures = failures
+        self.partial = len(failures) < total
+
+
 class StoreError(TgStatsError):
     """Redis is unreachable or failing."""
 

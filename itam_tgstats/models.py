@@ -119,4 +119,3 @@ class ResolvedChannel:
 
     id: int
     access_hash: int
-

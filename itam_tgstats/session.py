@@ -7,12 +7,8 @@ session string is the only thing the command prints on stdout.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
-
-from dotenv import set_key
 
 from itam_tgstats.errors import ConfigError, SessionError, TelegramError
 from itam_tgstats.sessions import SessionStringError, parse_session_string
@@ -79,10 +75,7 @@ async def login(
         **options,
     )
     prompter.say(WARNING)
-    try:
-        await client.connect()
-    except OSError as e:
-        raise TelegramError(f"cannot reach Telegram: {e}") from None
+    await _connect(client)
     try:
         phone = (phone or prompter.ask("Phone number, international format (+7…)")).strip()
         await _sign_in(client, prompter, phone, tg)
@@ -96,9 +89,46 @@ async def login(
     except tg.RPCError as e:
         raise TelegramError(f"Telegram refused the login: {e.CODE} {e.ID}") from None
     finally:
-        await client.disconnect()
+        await _close(client)
     prompter.say("Logged in. The session string follows on stdout.")
     return session_string
+
+
+async def _connect(client: Any) -> None:
+    """Connect, or raise TelegramError with the client closed: no retries left behind."""
+    try:
+        await client.connect()
+    # Any failure counts: a middlebox answering garbage makes Pyrogram's handshake die with
+    # a KeyError in its TL decoder, a refusal ends as a bare ConnectionError, and so on.
+    except Exception as e:  # noqa: BLE001
+        await _close(client)
+        raise TelegramError(
+            f"cannot reach Telegram: the connection could not be set up ({_describe(e)})"
+        ) from None
+    if client.session is None or not client.session.is_started.is_set():
+        # Pyrogram returns from connect() and keeps retrying in the background; the login
+        # would then wait on it at every step while the person types.
+        await _close(client)
+        raise TelegramError(
+            "cannot reach Telegram: the connection could not be set up (no answer in time)"
+        )
+
+
+async def _close(client: Any) -> None:
+    """Disconnect, or close the storage a failed connect() left open; never raises."""
+    try:
+        if client.is_connected:
+            await client.disconnect()
+        elif getattr(client.storage, "conn", None) is not None:
+            await client.storage.close()
+    except Exception:  # cleanup must not hide the error being reported
+        log.debug("closing the login client failed", exc_info=True)
+
+
+def _describe(error: Exception) -> str:
+    """`KeyError: 0`, `ConnectionError`: the class and its message, as one short line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
 
 
 async def _sign_in(client: Any, prompter: Prompter, phone: str, tg: Any) -> None:
@@ -166,19 +196,3 @@ def from_telethon(text: str, api_id: int) -> str:
     if data.source != "telethon":
         raise ConfigError("stdin holds a Pyrogram session string already, not a Telethon one")
     return data.to_pyrogram(api_id)
-
-
-def write_env(path: Path, session_string: str) -> None:
-    """Set TG_SESSION_STRING in the .env file at `path` (created if missing), mode 0600.
-
-    Other lines are kept as they are.
-    """
-    if path.is_dir():
-        raise ConfigError(f"--write-env {path} is a directory, not a .env file")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--write-env {path}: the directory {path.parent} does not exist")
-    # Tighten permissions before the secret lands in the file.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    path.chmod(0o600)
-    set_key(path, "TG_SESSION_STRING", session_string, quote_mode="never")
-    path.chmod(0o600)

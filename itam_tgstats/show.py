@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,10 +65,13 @@ def check_freshness(view: dict[str, Any], interval: int, now: float) -> tuple[bo
     return True, f"ok: last update {human_age(age)} ago"
 
 
-def json_view(view: dict[str, Any]) -> str:
-    """`show --json`: the stored values (null where missing), and the history oldest first."""
+def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
+    """`show --json`: the stored values (null where missing), and the history oldest first.
+
+    `ascii_only` escapes what is not ASCII (`\\u0442`), for outputs that cannot carry it.
+    """
     keys = ("stats", "posts", "last_update", "status", "history")
-    return json.dumps({k: view.get(k) for k in keys}, ensure_ascii=False, indent=2)
+    return json.dumps({k: view.get(k) for k in keys}, ensure_ascii=ascii_only, indent=2)
 
 
 # --- growth ------------------------------------------------------------------------------------
@@ -161,6 +165,16 @@ def signed(n: int) -> str:
 
 # --- the person's view -------------------------------------------------------------------------
 
+# Control characters (ESC starts terminal sequences: colours, links, a cleared screen) and the
+# bidirectional overrides that reorder what is shown.
+UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: Any) -> str:
+    """Stored text as one line that prints as it reads: whitespace runs become one space,
+    control characters become U+FFFD."""
+    return UNSAFE_CHARACTERS.sub("\ufffd", " ".join(str(value).split()))
+
 
 def render(
     view: dict[str, Any],
@@ -170,7 +184,10 @@ def render(
     *,
     ascii_only: bool = False,
 ) -> None:
-    """The person's view: is the channel growing, which posts worked, is the job healthy."""
+    """The person's view: is the channel growing, which posts worked, is the job healthy.
+
+    What Redis holds is data, never markup: everything goes to rich as `Text`.
+    """
     # rich loads only for this view: `show --check` and `--json` stay fast.
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -178,11 +195,11 @@ def render(
     now = time.time() if now is None else now
     stats = view.get("stats") if isinstance(view.get("stats"), dict) else None
     if stats is None:
-        console.print("No data yet: `tgstats collect` has not written tg:channel:stats.")
+        console.print(Text("No data yet: `tgstats collect` has not written tg:channel:stats."))
     else:
         name = f"@{stats['username']}" if stats.get("username") else str(stats.get("channel_id"))
-        console.print(Text.assemble((str(stats.get("title", "")), "bold"), f"  {name}"))
-        growth = Text(f"subscribers {stats.get('subscribers_count')}")
+        console.print(Text.assemble((plain(stats.get("title", "")), "bold"), f"  {plain(name)}"))
+        growth = Text(f"subscribers {plain(stats.get('subscribers_count'))}")
         for d in deltas(history_points(view)):
             label = f"since first point {human_age(d.span)} ago" if d.since_first_point else d.label
             style = "green" if d.change > 0 else "red" if d.change < 0 else ""
@@ -194,40 +211,49 @@ def render(
             values = [p["subscribers"] for p in points]
             span = human_age(points[-1]["t"] - points[0]["t"])
             console.print(
-                f"{sparkline(values, ascii_only=ascii_only)}  "
-                f"{min(values)}..{max(values)} over {span}, {len(points)} points"
+                Text(
+                    f"{sparkline(values, ascii_only=ascii_only)}  "
+                    f"{min(values)}..{max(values)} over {span}, {len(points)} points"
+                )
             )
         elif not points:
-            console.print("no history yet: growth shows after two passes")
+            console.print(Text("no history yet: growth shows after two passes"))
         console.print(
-            f"messages {stats.get('posts_count')}   last post {stats.get('last_post_date') or '-'}"
+            Text(
+                f"messages {plain(stats.get('posts_count'))}   "
+                f"last post {plain(stats.get('last_post_date') or '-')}"
+            )
         )
     fresh, line = check_freshness(view, interval, now)
     console.print(Text(f"health: {line}", style="green" if fresh else "bold red"))
     _render_status(view.get("status"), console, fresh, Text)
     posts = view.get("posts")
     if isinstance(posts, list) and posts:
-        console.print(_posts_table(posts, now, ascii_only, Table))
+        console.print(_posts_table(posts, now, ascii_only, Table, Text))
     elif isinstance(posts, list):
-        console.print("no posts in the channel")
+        console.print(Text("no posts in the channel"))
 
 
 def _render_status(status: Any, console: Console, fresh: bool, text: Any) -> None:
     if not isinstance(status, dict):
         return
     style = "" if fresh else "red"
-    parts = [f"last success {status.get('last_success_at') or 'never'}"]
+    parts = [f"last success {plain(status.get('last_success_at') or 'never')}"]
     if status.get("last_failure_at"):
-        parts.append(f"last failure {status['last_failure_at']}: {status.get('last_error')}")
+        parts.append(
+            f"last failure {plain(status['last_failure_at'])}: {plain(status.get('last_error'))}"
+        )
     if status.get("consecutive_failures"):
-        parts.append(f"{status['consecutive_failures']} failed passes in a row")
+        parts.append(f"{plain(status['consecutive_failures'])} failed passes in a row")
     if status.get("retry_after"):
-        parts.append(f"Telegram asked to wait until {status['retry_after']}")
+        parts.append(f"Telegram asked to wait until {plain(status['retry_after'])}")
     for label, part in zip(["status:", *[""] * (len(parts) - 1)], parts, strict=True):
         console.print(text(f"{label:<8}{part}", style=style))
 
 
-def _posts_table(posts: list[Any], now: float, ascii_only: bool, table_class: Any) -> Any:
+def _posts_table(
+    posts: list[Any], now: float, ascii_only: bool, table_class: Any, text_class: Any
+) -> Any:
     rates = [engagement(p) if isinstance(p, dict) else None for p in posts]
     known = [r for r in rates if r is not None]
     best = max(known) if known else None
@@ -244,19 +270,20 @@ def _posts_table(posts: list[Any], now: float, ascii_only: bool, table_class: An
         if not isinstance(post, dict):
             continue
         posted = parse_time(post.get("date"))
-        text = " ".join(str(post.get("text", "")).split())
+        text = plain(post.get("text", ""))
         is_best = best is not None and rate == best
-        table.add_row(
+        cells = (
             ("*" if ascii_only else "★") if is_best else "",
-            str(post.get("id")),
+            plain(post.get("id")),
             human_age(now - posted) if posted is not None else "?",
-            str(post.get("views")),
-            str(post.get("reactions_total")),
-            str(post.get("comments_count")),
-            str(post.get("forwards")),
+            plain(post.get("views")),
+            plain(post.get("reactions_total")),
+            plain(post.get("comments_count")),
+            plain(post.get("forwards")),
             f"{rate:.1%}" if rate is not None else "-",
-            str(post.get("media_type") or ""),
+            plain(post.get("media_type") or ""),
             text[:40] + ("..." if ascii_only else "…") * (len(text) > 40),
-            style="bold" if is_best else None,
         )
+        # Text, not str: a cell given as str would be read as rich markup.
+        table.add_row(*map(text_class, cells), style="bold" if is_best else None)
     return table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,30 @@ LOCK_KEY = "tg:lock"
 PEER_KEY_PREFIX = "tg:peer:"
 MEDIA_KEY_PREFIX = "tg:media:"
 
+CHANNELS_KEY = "tg:channels"
+
 SNAPSHOT_KEYS = (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
+
+
+@dataclass(frozen=True)
+class ChannelKeys:
+    """Where one channel's stats, posts and history live."""
+
+    stats: str
+    posts: str
+    history: str
+
+
+# The first configured channel is also written here (the original worker's keys).
+V1_KEYS = ChannelKeys(STATS_KEY, POSTS_KEY, HISTORY_KEY)
+
+
+def channel_keys(name: str) -> ChannelKeys:
+    """`tg:channel:<name>:stats|posts|history` for a configured channel's key name."""
+    return ChannelKeys(
+        f"tg:channel:{name}:stats", f"tg:channel:{name}:posts", f"tg:channel:{name}:history"
+    )
+
 
 # Compare-and-delete in one server-side step: a pass never deletes another pass's lock.
 RELEASE_LOCK_SCRIPT = """
@@ -66,11 +89,27 @@ class PassStart:
     """What one round trip at the start of a pass learned."""
 
     locked: bool
-    peer: ResolvedChannel | None
+    peers: tuple[ResolvedChannel | None, ...]
     status: dict[str, Any] | None
-    # The `tg:media:…` keys the stored posts reference: written with them in one
-    # transaction, so these are exactly the images Redis holds.
+    # The `tg:media:…` keys the stored posts of the configured channels reference: written
+    # with them in one transaction, so these are exactly the images Redis holds for them.
     media: frozenset[str] = frozenset()
+    # Per configured channel, the image keys its stored posts reference.
+    channel_media: tuple[frozenset[str], ...] = ()
+
+    @property
+    def peer(self) -> ResolvedChannel | None:
+        """The first channel's cached peer."""
+        return self.peers[0] if self.peers else None
+
+
+@dataclass(frozen=True)
+class ChannelWrite:
+    """One channel's successful read, to write: its key name and snapshot."""
+
+    name: str
+    snapshot: ChannelSnapshot
+    first: bool  # the first configured channel: also the original worker's keys
 
 
 def next_status(
@@ -81,12 +120,18 @@ def next_status(
     exit_code: int = 0,
     error: str | None = None,
     retry_after: float | None = None,
+    channels: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """`tg:status` after a pass: failures counted in a row, reset by a success."""
+    """`tg:status` after a pass: failures counted in a row, reset by a success.
+
+    `channels`: each configured channel's name → its error this pass (None: read). A
+    partial pass (some channels read, some not) is recorded as a failure: `ok` false,
+    `last_success_at` unchanged; its channels say which were read.
+    """
     prev = previous if isinstance(previous, dict) else {}
     failures = prev.get("consecutive_failures")
     failures = failures if isinstance(failures, int) and failures >= 0 else 0
-    return {
+    status = {
         "ok": ok,
         "last_success_at": iso_utc(now) if ok else prev.get("last_success_at"),
         "last_failure_at": prev.get("last_failure_at") if ok else iso_utc(now),
@@ -94,6 +139,24 @@ def next_status(
         "exit_code": exit_code,
         "consecutive_failures": 0 if ok else failures + 1,
         "retry_after": iso_utc(retry_after) if retry_after is not None else None,
+    }
+    if channels is not None:
+        before = prev.get("channels")
+        before = before if isinstance(before, dict) else {}
+        status["channels"] = {
+            name: channel_status(before.get(name), now=now, error=channel_error)
+            for name, channel_error in channels.items()
+        }
+    return status
+
+
+def channel_status(previous: Any, *, now: float, error: str | None) -> dict[str, Any]:
+    """One channel's entry in `tg:status.channels`."""
+    prev = previous if isinstance(previous, dict) else {}
+    return {
+        "ok": error is None,
+        "last_error": prev.get("last_error") if error is None else error,
+        "last_success_at": iso_utc(now) if error is None else prev.get("last_success_at"),
     }
 
 
@@ -145,28 +208,43 @@ class Store:
         async with self._errors("answering PING"):
             await self.redis.ping()
 
-    async def begin_pass(self, token: str, lock_seconds: int, peer: str) -> PassStart:
-        """Take `tg:lock` and read the cached peer and the status: one round trip."""
+    async def begin_pass(
+        self, token: str, lock_seconds: int, peers: Sequence[str], names: Sequence[str]
+    ) -> PassStart:
+        """Take `tg:lock`; read the cached peers, the status and the stored posts' images.
+
+        One round trip. `peers` and `names` are per configured channel, in order.
+        """
         async with self._errors("starting the pass"):
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(LOCK_KEY, token, nx=True, ex=lock_seconds)
-            pipe.get(peer)
             pipe.get(STATUS_KEY)
             pipe.get(POSTS_KEY)
-            locked, peer_value, status_value, posts_value = await pipe.execute()
+            for peer in peers:
+                pipe.get(peer)
+            for name in names:
+                pipe.get(channel_keys(name).posts)
+            locked, status_value, v1_posts, *rest = await pipe.execute()
+        peer_values, posts_values = rest[: len(peers)], rest[len(peers) :]
         status = loads_or_text(status_value)
+        channel_media = tuple(frozenset(image_keys(loads_or_text(v))) for v in posts_values)
+        # Before a first pass of this version, only the original keys hold the first
+        # channel's posts: their images count as the first channel's.
+        if channel_media and not posts_values[0]:
+            channel_media = (frozenset(image_keys(loads_or_text(v1_posts))), *channel_media[1:])
         return PassStart(
             locked=bool(locked),
-            peer=parse_peer(peer_value),
+            peers=tuple(parse_peer(v) for v in peer_values),
             status=status if isinstance(status, dict) else None,
-            media=frozenset(image_keys(loads_or_text(posts_value))),
+            media=frozenset(image_keys(loads_or_text(v1_posts))).union(*channel_media),
+            channel_media=channel_media,
         )
 
-    async def read_peer(self, peer: str) -> ResolvedChannel | None:
-        """The cached channel, if any."""
-        async with self._errors("reading the cached channel"):
-            value = await self.redis.get(peer)
-            return parse_peer(value if isinstance(value, str) else None)
+    async def read_peers(self, peers: Sequence[str]) -> list[ResolvedChannel | None]:
+        """The cached channels, None where there is none."""
+        async with self._errors("reading the cached channels"):
+            values = await self.redis.mget(list(peers)) if peers else []
+        return [parse_peer(v if isinstance(v, str) else None) for v in values]
 
     async def lock_holder(self) -> str | None:
         """The token of the pass holding `tg:lock`, if one does."""
@@ -174,23 +252,24 @@ class Store:
             value = await self.redis.get(LOCK_KEY)
             return str(value) if value is not None else None
 
-    async def save_snapshot(
+    async def save_pass(
         self,
-        snapshot: ChannelSnapshot,
+        written: Sequence[ChannelWrite],
         *,
+        names: Sequence[str],
         status: dict[str, Any],
         token: str,
         now: int,
         history_days: int,
-        peer: str,
-        channel: ResolvedChannel | None,
+        peers: Mapping[str, ResolvedChannel] | None = None,
         media: Mapping[str, bytes] | None = None,
         stale_media: Iterable[str] = (),
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
-        `media`: images downloaded this pass, by key; `stale_media`: image keys no kept post
-        references any more, deleted in the same transaction.
+        `written`: the channels read this pass (the others keep their last snapshot);
+        `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
+        `stale_media`: image keys no kept post references any more, deleted here.
         """
         async with self._errors("writing the snapshot"):
             pipe = self.redis.pipeline(transaction=True)
@@ -199,14 +278,24 @@ class Store:
             stale = sorted(k for k in stale_media if k.startswith(MEDIA_KEY_PREFIX))
             if stale:
                 pipe.delete(*stale)
-            pipe.set(STATS_KEY, dumps(snapshot.stats.to_json()))
-            pipe.set(POSTS_KEY, dumps([p.to_json() for p in snapshot.posts]))
-            pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
+            point_cutoff = f"({now - history_days * 86400}"
+            for write in written:
+                snapshot = write.snapshot
+                stats = dumps(snapshot.stats.to_json())
+                posts = dumps([p.to_json() for p in snapshot.posts])
+                point = history_point(snapshot, now)
+                targets = [channel_keys(write.name), *([V1_KEYS] if write.first else [])]
+                for keys in targets:
+                    pipe.set(keys.stats, stats)
+                    pipe.set(keys.posts, posts)
+                    pipe.zadd(keys.history, {point: now})
+                    pipe.zremrangebyscore(keys.history, "-inf", point_cutoff)
+                if write.first:
+                    pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
+            pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
-            pipe.zadd(HISTORY_KEY, {history_point(snapshot, now): now})
-            pipe.zremrangebyscore(HISTORY_KEY, "-inf", f"({now - history_days * 86400}")
-            if channel is not None:
-                pipe.set(peer, dumps({"id": channel.id, "access_hash": channel.access_hash}))
+            for key, channel in (peers or {}).items():
+                pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
             await pipe.execute()
 

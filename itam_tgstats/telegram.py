@@ -19,7 +19,7 @@ from pyrogram import Client, raw
 from pyrogram import errors as tg
 
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import SessionError, TelegramError
+from itam_tgstats.errors import ChannelError, SessionError, TelegramError
 from itam_tgstats.media import media_type
 from itam_tgstats.models import (
     ChannelSnapshot,
@@ -44,6 +44,8 @@ CACHED_PEER_REFUSALS = (*STALE_PEER_ERRORS, tg.ChannelPrivate)
 # Pyrogram retries a call that fails with a 5xx error or a dropped connection, a second
 # apart; its default of 10 tries would spend most of a short TG_TIMEOUT on one call.
 INVOKE_RETRIES = 3
+# Requests in flight at once on the connection, whatever the number of channels.
+MAX_IN_FLIGHT = 10
 
 # ---------------------------------------------------------------------------
 # Pure parsing: raw objects in, the contract's models out.
@@ -232,6 +234,7 @@ class TelegramSource:
 
     def __init__(self, settings: Settings, *, protocol_factory: Any = None) -> None:
         self.settings = settings
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         options: dict[str, Any] = {}
         if protocol_factory is not None:
             options["protocol_factory"] = protocol_factory
@@ -275,7 +278,8 @@ class TelegramSource:
     async def invoke(self, query: Any) -> Any:
         """One raw call, with Telegram's errors turned into ours (FloodWait, session)."""
         try:
-            return await self.client.invoke(query, retries=INVOKE_RETRIES)
+            async with self._in_flight:
+                return await self.client.invoke(query, retries=INVOKE_RETRIES)
         except TimeoutError as e:
             # Pyrogram gave up after its retries (TG_TIMEOUT ends a pass by cancelling it,
             # which raises CancelledError here, not TimeoutError).
@@ -298,7 +302,7 @@ class TelegramSource:
         try:
             answer = await self.invoke(raw.functions.contacts.ResolveUsername(username=username))
         except (tg.UsernameNotOccupied, tg.UsernameInvalid) as e:
-            raise TelegramError(f"channel @{username} does not exist ({e.ID})") from None
+            raise ChannelError(username, f"channel @{username} does not exist ({e.ID})") from None
         except tg.RPCError as e:
             raise channel_error(username, e) from None
         peer = answer.peer
@@ -311,7 +315,7 @@ class TelegramSource:
             None,
         )
         if not isinstance(channel, raw.types.Channel) or channel.megagroup:
-            raise TelegramError(f"@{username} is not a channel")
+            raise ChannelError(username, f"@{username} is not a channel")
         return ResolvedChannel(id=channel.id, access_hash=channel.access_hash), channel
 
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResult:
@@ -360,13 +364,16 @@ class TelegramSource:
 
         if history_total(history) > 0 and not messages:
             # An answer that contradicts itself must not replace a good snapshot.
-            raise TelegramError(
+            raise ChannelError(
+                username,
                 f"Telegram reported {history_total(history)} messages in @{username} "
-                "but returned none; keeping the last snapshot"
+                "but returned none; keeping the last snapshot",
             )
         raw_channel = next((c for c in full.chats if getattr(c, "id", None) == channel.id), None)
         if raw_channel is None:
-            raise TelegramError(f"Telegram's answer for @{username} did not include the channel")
+            raise ChannelError(
+                username, f"Telegram's answer for @{username} did not include the channel"
+            )
         stats = build_stats(
             raw_channel, full.full_chat, history_total(history), messages, time.time()
         )
@@ -430,11 +437,12 @@ def session_message(error: tg.RPCError) -> str:
 
 
 def channel_error(username: str, error: tg.RPCError) -> TelegramError:
-    """A channel-level refusal as our one-line error."""
+    """A refusal as our one-line error: about this channel, or (any other RPC error) the pass."""
     if isinstance(error, tg.ChannelPrivate | tg.ChannelBanned | tg.ChannelPublicGroupNa):
-        return TelegramError(
-            f"channel @{username} is private or not readable by this account ({error.ID})"
+        return ChannelError(
+            username,
+            f"channel @{username} is private or not readable by this account ({error.ID})",
         )
     if isinstance(error, STALE_PEER_ERRORS):
-        return TelegramError(f"channel @{username} cannot be read ({error.ID})")
+        return ChannelError(username, f"channel @{username} cannot be read ({error.ID})")
     return TelegramError(f"Telegram refused the request for @{username}: {error.CODE} {error.ID}")

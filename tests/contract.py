@@ -28,6 +28,8 @@ MEDIA_ITEM_FIELDS = {
 def v1(post: dict[str, Any]) -> dict[str, Any]:
     """Only the old worker's fields of a post."""
     return {k: post[k] for k in V1_POST_FIELDS}
+
+
 STATS_FIELDS = {
     "channel_id", "username", "title", "subscribers_count", "posts_count", "last_post_date",
     "collected_at",

@@ -301,3 +301,11 @@ def test_python_dash_m_runs_the_cli() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout) == (0, "tgstats 0.1.0\n")
+
+
+@pytest.mark.parametrize("command", [[], ["collect"], ["show"], ["session"]])
+def test_dash_h_is_help(command: list[str]) -> None:
+    short = runner.invoke(app, [*command, "-h"])
+    assert short.exit_code == 0, short.stderr
+    assert short.stdout == runner.invoke(app, [*command, "--help"]).stdout
+    assert "-h, --help" in short.stdout

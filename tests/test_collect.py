@@ -63,6 +63,9 @@ def test_pass_writes_the_contracts_keys(
         "exit_code": 0,
         "consecutive_failures": 0,
         "retry_after": None,
+        "channels": {
+            "itatmisis": {"ok": True, "last_error": None, "last_success_at": stats["collected_at"]}
+        },
     }
     [member] = rdb.zrange(HISTORY_KEY, 0, -1, withscores=True)
     point = json.loads(member[0])

@@ -37,7 +37,7 @@ def images(posts: list[dict[str, Any]]) -> dict[int, list[str | None]]:
 
 
 def media_keys(rdb: redis.Redis) -> set[str]:
-    return {k for k in rdb.keys("tg:media:*")}
+    return set(rdb.keys("tg:media:*"))
 
 
 def settings(fake: FakeTelegram, redis_url: str, mode: str, **env: str) -> Any:

@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import stat
+import shutil
 import struct
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
-import redis
 from typer.testing import CliRunner
 
+from itam_tgstats import session as session_module
 from itam_tgstats.cli import app
 from itam_tgstats.errors import SessionError, TelegramError
-from itam_tgstats.session import Credentials, login, write_env
+from itam_tgstats.session import Credentials, login
 from itam_tgstats.sessions import parse_session_string
 from tests.conftest import FAKE_API_HASH
 from tests.fakeauth import FakeAccount
@@ -134,10 +137,23 @@ def telethon_string(fake: FakeTelegram, ipv6: bool) -> str:
     return "1" + base64.urlsafe_b64encode(packed).decode()
 
 
+def no_login(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Replace the login by a recorder: what the CLI would have sent to Telegram."""
+    logins: list[object] = []
+
+    async def record(*args: object, **kwargs: object) -> str:
+        logins.append((args, kwargs))
+        raise AssertionError("the login started")
+
+    monkeypatch.setattr(session_module, "login", record)
+    return logins
+
+
 @pytest.mark.parametrize("ipv6", [False, True])
 def test_from_telethon_converts_without_login(
-    env: dict[str, str], fake_tg: FakeTelegram, ipv6: bool
+    env: dict[str, str], fake_tg: FakeTelegram, ipv6: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    logins = no_login(monkeypatch)
     result = CliRunner().invoke(app, ["session", "--from-telethon"],
                                 input=telethon_string(fake_tg, ipv6) + "\n")  # fmt: skip
     assert result.exit_code == 0, result.stderr
@@ -148,7 +164,7 @@ def test_from_telethon_converts_without_login(
         12345,
         "pyrogram",
     )
-    assert result.stdout.count("\n") == 1 and fake_tg.calls == []
+    assert result.stdout.count("\n") == 1 and logins == []
 
 
 def test_from_telethon_rejects_garbage_without_echoing_it(env: dict[str, str]) -> None:
@@ -156,21 +172,6 @@ def test_from_telethon_rejects_garbage_without_echoing_it(env: dict[str, str]) -
     assert result.exit_code == 2
     assert result.stderr.startswith("error: stdin does not hold a Telethon session string (")
     assert "s3cr3t" not in result.stderr and result.stdout == ""
-
-
-def test_write_env_updates_only_the_session_line_with_mode_0600(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text("TG_API_ID=12345\nTG_SESSION_STRING=old\n# keep me\nREDIS_URL=redis://r\n")
-    env_file.chmod(0o644)
-    write_env(env_file, "NEWSESSION")
-    assert env_file.read_text() == (
-        "TG_API_ID=12345\nTG_SESSION_STRING=NEWSESSION\n# keep me\nREDIS_URL=redis://r\n"
-    )
-    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-    fresh = tmp_path / "new.env"
-    write_env(fresh, "S")
-    assert fresh.read_text() == "TG_SESSION_STRING=S\n"
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
 
 
 def spawn_session(tmp_path: Path, *args: str, password: str = PASSWORD) -> pexpect.spawn:
@@ -215,8 +216,9 @@ def test_ctrl_c_at_a_prompt_exits_130_and_writes_nothing(tmp_path: Path) -> None
     assert (tmp_path / "out.txt").read_text() == ""
 
 
-def test_session_needs_no_configuration_to_start(tmp_path: Path, rdb: redis.Redis) -> None:
-    """Asked for the API id when it is not set; a bad one is named and nothing happens."""
+def test_session_needs_no_configuration_to_start(tmp_path: Path) -> None:
+    """Asked for the API id when it is not set; a bad one is named and nothing happens:
+    no other question, no login, no file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
     env["PYTHONPATH"] = str(REPO)
     child = pexpect.spawn(sys.executable, ["-m", "tests.fake_tgstats", "session"],
@@ -226,5 +228,227 @@ def test_session_needs_no_configuration_to_start(tmp_path: Path, rdb: redis.Redi
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 2
-    assert "error: TG_API_ID must be a positive integer, got 'not-a-number'" in (child.before or "")
-    assert rdb.dbsize() == 0
+    transcript = child.before or ""
+    # the message itself is pinned by the config tests
+    assert transcript.endswith("'not-a-number'\r\n")
+    assert transcript.count("error: TG_API_ID must be a positive integer") == 1
+    assert "TG_API_HASH" not in transcript and "Phone number" not in transcript
+    assert session_module.WARNING[:40] not in transcript  # said just before connecting
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- a network that is not Telegram -------------------------------------------------------
+
+
+class GarbageTransport:
+    """A middlebox on Telegram's port: accepts the connection, answers zeros to anything."""
+
+    def __init__(self, **_: object) -> None:
+        self.closed = False
+
+    async def connect(self, _address: tuple[str, int]) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def send(self, _data: bytes) -> None:
+        pass
+
+    async def recv(self) -> bytes | None:
+        return bytes(64)  # constructor id 0: Pyrogram's TL decoder dies with KeyError: 0
+
+
+class RefusingTransport(GarbageTransport):
+    async def connect(self, _address: tuple[str, int]) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def mute_after_handshake(fake: FakeTelegram) -> type:
+    """The handshake goes through, then nothing ever answers."""
+
+    class Mute(fake.protocol_factory):  # type: ignore[misc, name-defined]
+        async def send(self, data: bytes) -> None:
+            if data[:8] == bytes(8):  # unencrypted: the auth key handshake
+                await super().send(data)
+
+    return Mute
+
+
+@pytest.mark.parametrize(
+    ("transport", "reason"),
+    [
+        (lambda _fake: RefusingTransport, "ConnectionError"),
+        (mute_after_handshake, "no answer in time"),
+    ],
+    ids=["refused", "silent"],
+)
+def test_a_connection_that_cannot_be_set_up_is_one_telegram_error(
+    fake_tg: FakeTelegram, transport: Any, reason: str
+) -> None:
+    """Nothing asked, nothing left retrying: Pyrogram would retry the silent one for minutes."""
+    script = Script()
+    started = time.monotonic()
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(login(CREDENTIALS, script, protocol_factory=transport(fake_tg)))
+    assert str(caught.value) == (
+        f"cannot reach Telegram: the connection could not be set up ({reason})"
+    )
+    assert script.asked == [] and fake_tg.open_connections == 0
+    assert time.monotonic() - started < 10  # measured: 3 s refused (Pyrogram's 3 tries), 2 s silent
+
+
+class BrokenClient:
+    """Just enough of a Pyrogram Client for `_connect`: connect() raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.is_connected = False
+        self.storage = self
+        self.conn: object | None = object()
+
+    async def connect(self) -> None:
+        raise self.error
+
+    async def close(self) -> None:  # the storage's
+        self.conn = None
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (KeyError(0), "KeyError: 0"),
+        (RuntimeError("Public key not found"), "RuntimeError: Public key not found"),
+        (ValueError("bad\npacket"), "ValueError: bad packet"),
+        (OSError(), "OSError"),
+    ],
+)
+def test_any_exception_while_connecting_is_one_line_and_closes_the_client(
+    error: Exception, reason: str
+) -> None:
+    client = BrokenClient(error)
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(session_module._connect(client))
+    assert str(caught.value) == (
+        f"cannot reach Telegram: the connection could not be set up ({reason})"
+    )
+    assert client.conn is None
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt(), asyncio.CancelledError()])
+def test_an_interruption_while_connecting_is_not_a_telegram_error(
+    interruption: BaseException,
+) -> None:
+    with pytest.raises(type(interruption)):
+        asyncio.run(session_module._connect(BrokenClient(interruption)))
+
+
+def test_cli_session_against_garbage_is_one_line_exit_4(tmp_path: Path) -> None:
+    """The whole command, the handshake answered with garbage by a middlebox."""
+    code = (
+        "import functools, sys\n"
+        "from itam_tgstats import session\n"
+        "from itam_tgstats.cli import main\n"
+        "from tests.test_session import GarbageTransport\n"
+        "session.login = functools.partial(session.login, protocol_factory=GarbageTransport)\n"
+        "sys.argv = ['tgstats', 'session', '--phone', '+70000000001', '--write-env', 'x.env']\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
+    env.update({"TG_API_ID": "12345", "TG_API_HASH": FAKE_API_HASH, "PYTHONPATH": str(REPO)})
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, timeout=60,
+                            check=False)  # fmt: skip
+    assert (result.returncode, result.stdout) == (4, "")
+    assert result.stderr == (
+        f"{session_module.WARNING}\n"
+        "error: cannot reach Telegram: the connection could not be set up (KeyError: 0)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- --write-env is checked before the login ----------------------------------------------
+
+
+def refused_targets(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    link = tmp_path / "link.env"
+    link.symlink_to(tmp_path / "real.env")
+    fifo = tmp_path / "fifo.env"
+    os.mkfifo(fifo)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    return {
+        "symlink": (link, f"{link} is a symbolic link; give the path of the file itself"),
+        "fifo": (fifo, f"{fifo} is a FIFO, not a regular file"),
+        "device": (Path(os.devnull), "/dev/null is a device file, not a regular file"),
+        "directory": (tmp_path, f"{tmp_path} is a directory, not a .env file"),
+        "read-only folder": (
+            locked / ".env",
+            f"{locked / '.env'}: this user cannot write in the folder {locked}",
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device", "directory", "read-only folder"])
+@pytest.mark.parametrize("telethon", [False, True])
+def test_write_env_target_is_refused_before_the_login(
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    telethon: bool,
+) -> None:
+    logins = no_login(monkeypatch)
+    path, message = refused_targets(tmp_path)[kind]
+    args = ["session", "--write-env", str(path), *(["--from-telethon"] if telethon else [])]
+    result = CliRunner().invoke(app, args, input="not read\n")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"error: --write-env {message}\n"  # no prompt, no warning
+    assert logins == []
+    assert (tmp_path / "link.env").is_symlink() and not (tmp_path / "real.env").exists()
+
+
+def test_write_env_fifo_through_the_installed_command_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.env"
+    os.mkfifo(fifo)
+    script = shutil.which("tgstats") or str(Path(sys.executable).with_name("tgstats"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TG_")}
+    result = subprocess.run([script, "session", "--write-env", str(fifo)], capture_output=True,
+                            text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            timeout=30, check=False)  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"error: --write-env {fifo} is a FIFO, not a regular file\n"
+
+
+def test_write_env_onto_someone_elses_file_is_one_line(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logins = no_login(monkeypatch)
+    if os.geteuid() == 0:
+        path = tmp_path / ".env"
+        path.write_text("A=1\n")
+        os.chown(path, 54321, 54321)
+    else:
+        path = Path("/etc/passwd")
+    owner = path.stat().st_uid
+    result = CliRunner().invoke(app, ["session", "--write-env", str(path)])
+    assert (result.exit_code, result.stdout, logins) == (2, "", [])
+    assert result.stderr == (
+        f"error: --write-env {path} belongs to another user (uid {owner}); "
+        "run as that user or choose another file\n"
+    )
+
+
+def test_write_env_from_telethon_keeps_the_rest_of_the_file(
+    env: dict[str, str], fake_tg: FakeTelegram, tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"# mine\r\nexport TG_SESSION_STRING='old'\r\nREDIS_URL=redis://r")
+    result = CliRunner().invoke(app, ["session", "--from-telethon", "--write-env", str(env_file)],
+                                input=telethon_string(fake_tg, False) + "\n")  # fmt: skip
+    assert (result.exit_code, result.stdout) == (0, ""), result.stderr
+    assert result.stderr == f"TG_SESSION_STRING written to {env_file} (mode 0600).\n"
+    text = env_file.read_bytes()
+    head, value, tail = text.partition(b"'")[0], text.split(b"'")[1], text.split(b"'")[2]
+    assert (head, tail) == (b"# mine\r\nexport TG_SESSION_STRING=", b"\r\nREDIS_URL=redis://r")
+    assert parse_session_string(value.decode()).auth_key == fake_tg.auth_key

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pexpect
 import pytest
 import redis
 from rich.console import Console
@@ -192,3 +198,118 @@ def test_show_command_over_redis(env: dict[str, str], rdb: redis.Redis) -> None:
     assert set(data) == {"stats", "posts", "last_update", "status", "history"}
     assert data["history"] == view["history"]  # oldest first
     assert data["status"] == view["status"]
+
+
+# --- what a channel posts is data ---------------------------------------------------------
+
+HOSTILE = {
+    "closing tag": "[/b] closes nothing",
+    "link": "[link=https://evil.example]docs[/link]",
+    "style": "[bold red]ALARM[/]",
+}
+
+
+def hostile_view() -> dict[str, Any]:
+    view = seeded_view()
+    view["posts"] = [{**view["posts"][0], "id": i, "text": text}
+                     for i, text in enumerate(HOSTILE.values(), 1)]  # fmt: skip
+    view["stats"] = {
+        **view["stats"],
+        "title": "[bold red]IT[/] [link=https://evil.example]x[/link]",
+    }
+    view["status"] = {**view["status"], "last_error": "channel [/b] is private"}
+    return view
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_channel_text_is_printed_literally(color: bool) -> None:
+    text = rendered(hostile_view(), color=color)
+    for literal in HOSTILE.values():
+        assert literal in text
+    assert "[bold red]IT[/] [link=https://evil.example]x[/link]" in text
+    assert "last failure 2025-12-31T20:00:00+00:00: channel [/b] is private" in text
+    assert "\x1b]8;" not in text  # no terminal hyperlink
+
+
+def test_control_characters_in_channel_text_are_shown_not_obeyed() -> None:
+    view = seeded_view()
+    link = "\x1b]8;;https://evil.example\x1b\\docs\x1b]8;;\x1b\\"
+    view["posts"] = [{**view["posts"][0], "text": f"\x1b[2J{link} \u202egnp.exe"}]
+    text = rendered(view)
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "\ufffd[2J\ufffd]8;;https://evil.example\ufffd\\docs" in text
+
+
+def store_view(rdb: redis.Redis, view: dict[str, Any]) -> None:
+    rdb.set(STATS_KEY, json.dumps(view["stats"]))
+    rdb.set(POSTS_KEY, json.dumps(view["posts"]))
+    rdb.set(LAST_UPDATE_KEY, view["last_update"])
+    rdb.set(STATUS_KEY, json.dumps(view["status"]))
+    for p in view["history"]:
+        rdb.zadd(HISTORY_KEY, {json.dumps(p, separators=(",", ":")): p["t"]})
+
+
+def test_show_command_prints_hostile_posts_literally(env: dict[str, str], rdb: redis.Redis) -> None:
+    store_view(rdb, hostile_view())
+    result = CliRunner().invoke(app, ["show"], env={"COLUMNS": "200"})  # no folded cells
+    assert (result.exit_code, result.stderr) == (0, "")
+    for literal in HOSTILE.values():
+        assert literal in result.stdout
+
+
+def installed_tgstats() -> str:
+    return shutil.which("tgstats") or str(Path(sys.executable).with_name("tgstats"))
+
+
+def cyrillic_view() -> dict[str, Any]:
+    view = seeded_view()
+    view["stats"] = {**view["stats"], "title": "ИТ в МИСИС 🚀"}
+    view["posts"] = [{**view["posts"][0], "text": "Привет 👋 мир"}]
+    return view
+
+
+@pytest.mark.parametrize(
+    ("encoding", "title", "post"),
+    [
+        ("ascii", "?? ? ????? ?", "?????? ? ???"),
+        ("cp1251", "ИТ в МИСИС ?", "Привет ? мир"),
+    ],
+)
+def test_show_replaces_what_the_output_encoding_cannot_carry(
+    env: dict[str, str], rdb: redis.Redis, encoding: str, title: str, post: str
+) -> None:
+    store_view(rdb, cyrillic_view())
+    environ = {**os.environ, "PYTHONIOENCODING": encoding, "COLUMNS": "200"}
+    result = subprocess.run([installed_tgstats(), "show"], capture_output=True, env=environ,
+                            timeout=60, check=False)  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, b"")
+    shown = result.stdout.decode(encoding)
+    assert title in shown and post in shown
+    as_json = subprocess.run([installed_tgstats(), "show", "--json"], capture_output=True,
+                             env=environ, timeout=60, check=False)  # fmt: skip
+    assert (as_json.returncode, as_json.stderr) == (0, b"")
+    assert as_json.stdout.isascii()  # \u escapes: nothing lost
+    assert json.loads(as_json.stdout)["stats"]["title"] == "ИТ в МИСИС 🚀"
+
+
+def spawn_show(extra_env: dict[str, str]) -> str:
+    """`tgstats show` on a real (pseudo) terminal, UTF-8: what the terminal received."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environ.update({"TERM": "xterm-256color", "PYTHONIOENCODING": "utf-8", "COLUMNS": "140",
+                    **extra_env})  # fmt: skip
+    child = pexpect.spawn(installed_tgstats(), ["show"], env=environ, encoding="utf-8",
+                          timeout=60, dimensions=(50, 140))  # fmt: skip
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return child.before or ""
+
+
+def test_show_honours_no_color_on_a_utf8_terminal(env: dict[str, str], rdb: redis.Redis) -> None:
+    store_view(rdb, seeded_view())
+    colored = spawn_show({})
+    assert "\x1b[" in colored and "▁" in colored and "★" in colored  # a terminal indeed
+    plain = spawn_show({"NO_COLOR": "1"})
+    assert "\x1b" not in plain
+    assert plain.isascii() and "+300 30 d" in plain
+    assert any(re.match(r"\s*\*\s+20\s", line) for line in plain.splitlines())
