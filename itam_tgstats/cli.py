@@ -52,9 +52,12 @@ def setup_logging(level: str) -> None:
     # Pyrogram logs whole requests at DEBUG (the login's API hash among them): never show
     # those. Its reconnect warnings only repeat what a failed pass's one error line says,
     # so they show only when LOG_LEVEL=DEBUG asks for everything.
-    logging.getLogger("pyrogram").setLevel(
-        logging.WARNING if level == "DEBUG" else logging.CRITICAL + 1
-    )
+    # asyncio reports the exceptions of Pyrogram's own background tasks (a garbled packet
+    # from a middlebox, say) with a traceback: the pass's one error line says it already.
+    for library in ("pyrogram", "asyncio"):
+        logging.getLogger(library).setLevel(
+            logging.WARNING if level == "DEBUG" else logging.CRITICAL + 1
+        )
 
 
 def invocation() -> str:
@@ -177,7 +180,8 @@ def show(
         typer.Option(
             "--json",
             help='Print {"stats", "posts", "last_update", "status", "history"} as stored '
-            "(null where missing; history oldest first).",
+            "(the first channel's; null where missing; history oldest first), and with "
+            'several channels configured "channels": each one\'s {"stats", "posts", "history"}.',
         ),
     ] = False,
     check: Annotated[
@@ -185,16 +189,33 @@ def show(
         typer.Option(
             "--check",
             help="Print one line; exit 0 when the last update is fresh, 1 when it is stale "
-            "(older than 2 × TG_UPDATE_INTERVAL) or missing. For container health checks.",
+            "(older than 2 × TG_UPDATE_INTERVAL) or missing. With several channels, fresh "
+            "only when every one is; the line names the stale ones. For container health "
+            "checks.",
         ),
     ] = False,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel",
+            metavar="NAME",
+            help="Show this configured channel's detail instead of the first one's "
+            "(name, @name or https://t.me/name).",
+        ),
+    ] = None,
 ) -> None:
-    """Show what Redis holds: the channel, the age of the last update, the posts."""
+    """Show what Redis holds: every channel in a line, then one channel in detail.
+
+    The detail: the channel's growth, the age of its last update, its posts.
+    """
     from itam_tgstats import show as view_  # noqa: PLC0415
 
     if as_json and check:
         raise fail("--json and --check cannot be combined", 2)
+    if channel is not None and (as_json or check):
+        raise fail("--channel chooses the detail view: not with --json or --check", 2)
     settings = run(lambda: load_settings(need_telegram=False))
+    detailed = run(lambda: view_.select_channel(settings.channels, channel))
     view = run(lambda: asyncio.run(view_.read_view(settings)))
     if check:
         fresh, line = view_.check_freshness(view, settings.update_interval, time.time())
@@ -215,7 +236,7 @@ def show(
     console = Console(color_system=None) if no_color else Console()
     # Block characters need a UTF-8 terminal; NO_COLOR or a pipe asks for plain output.
     ascii_only = not utf8 or no_color or not console.is_terminal
-    view_.render(view, console, settings.update_interval, ascii_only=ascii_only)
+    view_.render(view, console, settings.update_interval, ascii_only=ascii_only, channel=detailed)
 
 
 class TerminalPrompter:

@@ -62,6 +62,8 @@ async def login(
     from pyrogram import Client  # noqa: PLC0415 - only this command needs it at this point
     from pyrogram import errors as tg  # noqa: PLC0415
 
+    from itam_tgstats.telegram import close_client  # noqa: PLC0415
+
     options: dict[str, Any] = {}
     if protocol_factory is not None:
         options["protocol_factory"] = protocol_factory
@@ -89,46 +91,16 @@ async def login(
     except tg.RPCError as e:
         raise TelegramError(f"Telegram refused the login: {e.CODE} {e.ID}") from None
     finally:
-        await _close(client)
+        await close_client(client)
     prompter.say("Logged in. The session string follows on stdout.")
     return session_string
 
 
 async def _connect(client: Any) -> None:
-    """Connect, or raise TelegramError with the client closed: no retries left behind."""
-    try:
-        await client.connect()
-    # Any failure counts: a middlebox answering garbage makes Pyrogram's handshake die with
-    # a KeyError in its TL decoder, a refusal ends as a bare ConnectionError, and so on.
-    except Exception as e:  # noqa: BLE001
-        await _close(client)
-        raise TelegramError(
-            f"cannot reach Telegram: the connection could not be set up ({_describe(e)})"
-        ) from None
-    if client.session is None or not client.session.is_started.is_set():
-        # Pyrogram returns from connect() and keeps retrying in the background; the login
-        # would then wait on it at every step while the person types.
-        await _close(client)
-        raise TelegramError(
-            "cannot reach Telegram: the connection could not be set up (no answer in time)"
-        )
+    """Connect, or raise TelegramError with the client closed (telegram.connect_client)."""
+    from itam_tgstats.telegram import connect_client  # noqa: PLC0415 - loads Pyrogram
 
-
-async def _close(client: Any) -> None:
-    """Disconnect, or close the storage a failed connect() left open; never raises."""
-    try:
-        if client.is_connected:
-            await client.disconnect()
-        elif getattr(client.storage, "conn", None) is not None:
-            await client.storage.close()
-    except Exception:  # cleanup must not hide the error being reported
-        log.debug("closing the login client failed", exc_info=True)
-
-
-def _describe(error: Exception) -> str:
-    """`KeyError: 0`, `ConnectionError`: the class and its message, as one short line."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
+    await connect_client(client)
 
 
 async def _sign_in(client: Any, prompter: Prompter, phone: str, tg: Any) -> None:

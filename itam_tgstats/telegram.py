@@ -254,17 +254,7 @@ class TelegramSource:
         )
 
     async def __aenter__(self) -> TelegramSource:
-        try:
-            await self.client.connect()
-        except (tg.Unauthorized, tg.AuthKeyDuplicated) as e:
-            raise SessionError(session_message(e)) from None
-        except OSError as e:
-            raise TelegramError(f"cannot reach Telegram: {one_line(e)}") from None
-        session = self.client.session
-        if session is None or not session.is_started.is_set():
-            # Pyrogram keeps retrying in the background; a pass has no time for that.
-            await self.close()
-            raise TelegramError("cannot reach Telegram: the connection could not be set up")
+        await connect_client(self.client)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -420,6 +410,49 @@ async def _gather(*calls: Any) -> list[Any]:
         if isinstance(result, BaseException):
             raise result
     return list(results)
+
+
+async def connect_client(client: Client) -> None:
+    """Connect, or raise our one-line error with the client closed: no retries left behind.
+
+    Any failure to set up the connection counts: a middlebox answering garbage makes
+    Pyrogram's handshake die with a KeyError in its TL decoder, a refusal ends as a
+    ConnectionError, and so on. A revoked session is a SessionError.
+    """
+    try:
+        await client.connect()
+    except (tg.Unauthorized, tg.AuthKeyDuplicated) as e:
+        await close_client(client)
+        raise SessionError(session_message(e)) from None
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        await close_client(client)
+        raise TelegramError(
+            f"cannot reach Telegram: the connection could not be set up ({describe(e)})"
+        ) from None
+    if client.session is None or not client.session.is_started.is_set():
+        # Pyrogram returns from connect() and keeps retrying in the background; a pass (or
+        # a person at a prompt) has no time for that.
+        await close_client(client)
+        raise TelegramError(
+            "cannot reach Telegram: the connection could not be set up (no answer in time)"
+        )
+
+
+async def close_client(client: Client) -> None:
+    """Disconnect, or close the storage a failed connect() left open; never raises."""
+    try:
+        if client.is_connected:
+            await client.disconnect()
+        elif getattr(client.storage, "conn", None) is not None:
+            await client.storage.close()
+    except Exception:  # cleanup must not hide the error being reported
+        log.debug("closing the client failed", exc_info=True)
+
+
+def describe(error: BaseException) -> str:
+    """`KeyError: 0`, `ConnectionError`: the class and its message, as one short line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
 
 
 def one_line(error: BaseException) -> str:

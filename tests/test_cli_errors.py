@@ -221,3 +221,23 @@ def test_huge_timeout_is_a_configuration_error_not_a_redis_one(
     assert result.exit_code == 2
     assert result.stderr == "error: TG_TIMEOUT must be an integer from 1 to 86400, got '1e17'\n"
     assert rdb.dbsize() == 0
+
+
+def test_garbage_from_the_network_is_one_line_in_collect(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, rdb: redis.Redis
+) -> None:
+    """No traceback of Pyrogram's background tasks reaches the person, only the error line."""
+    from itam_tgstats.telegram import TelegramSource
+    from tests.test_telegram import EchoingGarbage
+
+    monkeypatch.setattr(
+        collect_module,
+        "default_source_factory",
+        lambda settings: TelegramSource(settings, protocol_factory=EchoingGarbage),
+    )
+    result = runner.invoke(app, ["collect"])
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[-1] == (
+        "error: cannot reach Telegram: the connection could not be set up (no answer in time)"
+    )
+    assert "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -474,3 +475,46 @@ def test_flood_wait_above_the_max_but_short_ends_the_pass_at_once(fake_tg: FakeT
     )
     assert fake_tg.api_calls.count("messages.GetHistory") == 1  # not retried after a sleep
     assert elapsed < 5  # it did not sleep the wait through
+
+
+class EchoingGarbage:
+    """A middlebox on Telegram's port: answers every packet with 64 zero bytes."""
+
+    def __init__(self, **_: object) -> None:
+        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.crypto_executor = ThreadPoolExecutor(1)  # Pyrogram decrypts in it
+
+    async def connect(self, _address: tuple[str, int]) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.inbox.put_nowait(None)
+        self.crypto_executor.shutdown(wait=False)
+
+    async def send(self, _data: bytes) -> None:
+        self.inbox.put_nowait(bytes(64))
+
+    async def recv(self) -> bytes | None:
+        return await self.inbox.get()
+
+
+class Refusing(EchoingGarbage):
+    async def connect(self, _address: tuple[str, int]) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+@pytest.mark.parametrize("factory", [EchoingGarbage, Refusing])
+def test_a_connection_that_cannot_be_set_up_is_one_line(factory: type) -> None:
+    """A pass, like the login, turns any failure to connect into one TelegramError."""
+    fake = FakeTelegram()
+    settings = settings_for(fake)
+
+    async def main() -> None:
+        async with TelegramSource(settings, protocol_factory=factory) as source:
+            await source.fetch(settings.channel, None)
+
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(main())
+    assert str(caught.value).startswith(
+        "cannot reach Telegram: the connection could not be set up ("
+    )
