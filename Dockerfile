@@ -9,7 +9,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY itam_tgstats ./itam_tgstats
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

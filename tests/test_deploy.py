@@ -79,3 +79,40 @@ def test_dockerignore_keeps_secrets_and_noise_out() -> None:
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".env", ".git", "tests", ".venv", "**/__pycache__"} <= ignored
     assert ".env" in (REPO / ".gitignore").read_text().split()
+
+
+def test_the_image_build_stage_has_every_file_the_package_build_needs(tmp_path: Path) -> None:
+    """`pip wheel .` in the build stage sees only what its COPY lines bring (readme, licence…)."""
+    import shutil
+    import sys
+    import zipfile
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    build_stage = dockerfile.split(" AS build", 1)[1].split("\nFROM ", 1)[0]
+    context = tmp_path / "src"
+    context.mkdir()
+    for line in build_stage.splitlines():
+        if not line.startswith("COPY "):
+            continue
+        *sources, dest = line.split()[1:]
+        for source in sources:
+            target = context / (dest if dest not in ("./", ".") else source)
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(REPO / source, context / source)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "w"), "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    [wheel] = (tmp_path / "w").glob("itam_tgstats-*.whl")
+    with zipfile.ZipFile(wheel) as built:
+        names = built.namelist()
+    # setuptools only warns when a licence file is missing: the wheel must carry it
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    assert "itam_tgstats/cli.py" in names
