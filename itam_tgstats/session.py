@@ -77,6 +77,7 @@ async def login(
         **options,
     )
     prompter.say(WARNING)
+    log.debug("connecting to Telegram to log in (API id %s)", credentials.api_id)
     await _connect(client)
     try:
         phone = (phone or prompter.ask("Phone number, international format (+7…)")).strip()
