@@ -72,6 +72,7 @@ class TimedSource:
 
     def __init__(self, settings: Any, fake: FakeTelegram) -> None:
         self.inner = TelegramSource(settings, protocol_factory=fake.protocol_factory)
+        self.resolved = self.inner.resolved
 
     async def __aenter__(self) -> TimedSource:
         await self.inner.__aenter__()

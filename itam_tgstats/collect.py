@@ -47,6 +47,8 @@ class FetchResultLike(Protocol):
 class ChannelSource(Protocol):
     """Reads the channel: telegram.TelegramSource, or anything shaped like it."""
 
+    resolved: dict[str, ResolvedChannel]  # channels resolved so far, by username
+
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResultLike:
         """One snapshot of the channel."""
         ...
@@ -99,13 +101,26 @@ async def collect_once(
     if not start.locked:
         log.info("another pass holds tg:lock; skipping this one")
         return False
+    resolved: dict[str, ResolvedChannel] = {}
     try:
         failures = await _fetch_and_save(
-            settings, store=store, source_factory=source_factory, start=start, token=token
+            settings,
+            store=store,
+            source_factory=source_factory,
+            start=start,
+            token=token,
+            resolved=resolved,
         )
     except BaseException as e:
         error = _as_error(e, settings, interruption)
-        await _record_failure(store, start, token, error, names)
+        await _record_failure(
+            store,
+            start,
+            token,
+            error,
+            names=names,
+            peers={peer_key(settings.session.account_key, u): c for u, c in resolved.items()},
+        )
         if error is e:
             raise
         raise error from None
@@ -121,8 +136,12 @@ async def _fetch_and_save(
     source_factory: SourceFactory,
     start: PassStart,
     token: str,
+    resolved: dict[str, ResolvedChannel],
 ) -> list[ChannelError]:
-    """Read every channel and write those read; the channels that failed, if others did not."""
+    """Read every channel and write those read; the channels that failed, if others did not.
+
+    `resolved` receives the channels resolved, also when the pass fails.
+    """
     retry_after = _retry_after(start.status)
     if retry_after is not None and retry_after > time.time():
         raise TelegramError(
@@ -131,7 +150,10 @@ async def _fetch_and_save(
             retry_at=retry_after,
         )
     async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
-        results = await read_channels(source, settings.channels, start.peers)
+        try:
+            results = await read_channels(source, settings.channels, start.peers)
+        finally:
+            resolved.update(source.resolved)
         read = [r for r in results if not isinstance(r, ChannelError)]
         snapshots, downloaded = await with_images([r.snapshot for r in read], source, start.media)
     failures = [r for r in results if isinstance(r, ChannelError)]
@@ -262,7 +284,13 @@ def _as_error(
 
 
 async def _record_failure(
-    store: Store, start: PassStart, token: str, error: BaseException, names: Sequence[str]
+    store: Store,
+    start: PassStart,
+    token: str,
+    error: BaseException,
+    *,
+    names: Sequence[str],
+    peers: dict[str, ResolvedChannel],
 ) -> None:
     if isinstance(error, StoreError):
         # Redis is what failed: try to free the lock at least; it expires anyway.
@@ -289,7 +317,7 @@ async def _record_failure(
         channels=reasons,
     )
     try:
-        await store.save_failure(status, token=token)
+        await store.save_failure(status, token=token, peers=peers)
     except StoreError as e:
         log.warning("could not record the failure in tg:status: %s", e)
 

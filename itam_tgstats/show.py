@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from itam_tgstats.config import Settings
+from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
+from itam_tgstats.errors import ConfigError
 from itam_tgstats.store import Store
 
 if TYPE_CHECKING:
@@ -17,12 +18,71 @@ if TYPE_CHECKING:
 
 
 async def read_view(settings: Settings) -> dict[str, Any]:
-    """Everything `show` displays, read in one round trip."""
+    """Everything `show` displays for the configured channels, read in one round trip."""
     store = Store(settings.redis_url)
     try:
-        return await store.read_all()
+        return await store.read_all([channel_key_name(c) for c in settings.channels])
     finally:
         await store.aclose()
+
+
+def select_channel(configured: Sequence[str], wanted: str | None) -> str:
+    """The key name of the channel `show --channel` details (default: the first configured).
+
+    Any spelling TG_CHANNEL_USERNAME accepts, case-insensitive; ConfigError when `wanted`
+    is not one of the configured channels.
+    """
+    names = [channel_key_name(c) for c in configured]
+    if wanted is None:
+        return names[0]
+    username = parse_channel(wanted)
+    if username is None or channel_key_name(username) not in names:
+        listed = ", ".join(f"@{n}" for n in names)
+        raise ConfigError(
+            f"--channel {shown(wanted)} is not a configured channel "
+            f"(TG_CHANNEL_USERNAME names {listed})"
+        )
+    return channel_key_name(username)
+
+
+def channels_of(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The configured channels' `{"stats", "posts", "history"}` by key name, in order."""
+    channels = view.get("channels")
+    if not isinstance(channels, dict):
+        return {}
+    return {k: v for k, v in channels.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def several(view: dict[str, Any]) -> bool:
+    """Whether several channels are configured (one channel: everything as in version 1)."""
+    return len(channels_of(view)) > 1
+
+
+def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """The view `render` details for one channel, shaped like the original one.
+
+    The first channel (`name` None or the first) is the original view: its freshness is
+    `tg:last_update`, its status the pass's. Another channel's freshness is its stats'
+    `collected_at`; its status, its entry in `tg:status.channels`.
+    """
+    channels = channels_of(view)
+    names = list(channels)
+    if not names or name is None or name == names[0]:
+        own = channels[names[0]] if names else view
+        return {**view, **{k: own.get(k) for k in ("stats", "posts", "history")}}
+    own = channels.get(name, {})
+    stats = own.get("stats")
+    status = view.get("status")
+    entries = status.get("channels") if isinstance(status, dict) else None
+    entry = entries.get(name) if isinstance(entries, dict) else None
+    return {
+        "name": name,
+        "stats": stats,
+        "posts": own.get("posts"),
+        "history": own.get("history"),
+        "last_update": stats.get("collected_at") if isinstance(stats, dict) else None,
+        "status": entry if isinstance(entry, dict) else None,
+    }
 
 
 def parse_time(value: Any) -> float | None:
@@ -54,10 +114,22 @@ def human_age(seconds: float) -> str:
 
 
 def check_freshness(view: dict[str, Any], interval: int, now: float) -> tuple[bool, str]:
-    """(fresh, one line) for `show --check`: stale after 2 × TG_UPDATE_INTERVAL."""
-    updated = parse_time(view.get("last_update"))
+    """(fresh, one line) for `show --check`: stale after 2 × TG_UPDATE_INTERVAL.
+
+    One channel configured: the age of `tg:last_update`. Several: fresh only when every
+    channel's last success (its stats' `collected_at`) is; the line names the stale ones.
+    """
+    if several(view):
+        return check_channels(channels_of(view), interval, now)
+    missing = "no successful update recorded (tg:last_update is missing)"
+    return check_update(view.get("last_update"), interval, now, missing=missing)
+
+
+def check_update(value: Any, interval: int, now: float, *, missing: str) -> tuple[bool, str]:
+    """(fresh, one line) for one stored update time; `missing` says what is missing."""
+    updated = parse_time(value)
     if updated is None:
-        return False, "stale: no successful update recorded (tg:last_update is missing)"
+        return False, f"stale: {missing}"
     age = now - updated
     limit = 2 * interval
     if age > limit:
@@ -65,13 +137,65 @@ def check_freshness(view: dict[str, Any], interval: int, now: float) -> tuple[bo
     return True, f"ok: last update {human_age(age)} ago"
 
 
+def collected_at(channel: dict[str, Any]) -> float | None:
+    """When a channel was last read: its stats' `collected_at`."""
+    stats = channel.get("stats")
+    return parse_time(stats.get("collected_at")) if isinstance(stats, dict) else None
+
+
+def check_channels(
+    channels: dict[str, dict[str, Any]], interval: int, now: float
+) -> tuple[bool, str]:
+    """(fresh, one line): fresh when every channel was read within 2 × the interval."""
+    limit = 2 * interval
+    stale: list[str] = []
+    ages: list[tuple[float, str]] = []
+    for name, channel in channels.items():
+        updated = collected_at(channel)
+        if updated is None:
+            stale.append(f"@{name} never")
+        elif now - updated > limit:
+            stale.append(f"@{name} last updated {human_age(now - updated)} ago")
+        else:
+            ages.append((now - updated, name))
+    if stale:
+        return False, f"stale: {', '.join(stale)} (limit {human_age(limit)})"
+    oldest, name = max(ages)
+    return True, f"ok: {len(ages)} channels, oldest update {human_age(oldest)} ago (@{name})"
+
+
 def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
     """`show --json`: the stored values (null where missing), and the history oldest first.
 
+    The original keys describe the first channel; with several channels configured,
+    `channels` gives each one's `{"stats", "posts", "history"}` by key name.
     `ascii_only` escapes what is not ASCII (`\\u0442`), for outputs that cannot carry it.
     """
     keys = ("stats", "posts", "last_update", "status", "history")
-    return json.dumps({k: view.get(k) for k in keys}, ensure_ascii=ascii_only, indent=2)
+    data = {k: view.get(k) for k in keys}
+    if several(view):
+        data["channels"] = {
+            name: {k: channel.get(k) for k in ("stats", "posts", "history")}
+            for name, channel in channels_of(view).items()
+        }
+    return json.dumps(data, ensure_ascii=ascii_only, indent=2)
+
+
+def render(
+    view: dict[str, Any],
+    console: Console,
+    interval: int,
+    now: float | None = None,
+    *,
+    ascii_only: bool = False,
+    channel: str | None = None,
+) -> None:
+    """The person's view: every channel in a line (when several), then one in detail."""
+    # rich loads only for this view: `show --check` and `--json` stay fast.
+    from itam_tgstats import dashboard  # noqa: PLC0415
+
+    now = time.time() if now is None else now
+    dashboard.render(view, console, interval, now, ascii_only=ascii_only, channel=channel)
 
 
 # --- growth ------------------------------------------------------------------------------------
@@ -161,129 +285,3 @@ def engagement(post: dict[str, Any]) -> float | None:
 def signed(n: int) -> str:
     """`+12`, `-3`, `0`."""
     return f"{n:+d}" if n else "0"
-
-
-# --- the person's view -------------------------------------------------------------------------
-
-# Control characters (ESC starts terminal sequences: colours, links, a cleared screen) and the
-# bidirectional overrides that reorder what is shown.
-UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def plain(value: Any) -> str:
-    """Stored text as one line that prints as it reads: whitespace runs become one space,
-    control characters become U+FFFD."""
-    return UNSAFE_CHARACTERS.sub("\ufffd", " ".join(str(value).split()))
-
-
-def render(
-    view: dict[str, Any],
-    console: Console,
-    interval: int,
-    now: float | None = None,
-    *,
-    ascii_only: bool = False,
-) -> None:
-    """The person's view: is the channel growing, which posts worked, is the job healthy.
-
-    What Redis holds is data, never markup: everything goes to rich as `Text`.
-    """
-    # rich loads only for this view: `show --check` and `--json` stay fast.
-    from rich.table import Table  # noqa: PLC0415
-    from rich.text import Text  # noqa: PLC0415
-
-    now = time.time() if now is None else now
-    stats = view.get("stats") if isinstance(view.get("stats"), dict) else None
-    if stats is None:
-        console.print(Text("No data yet: `tgstats collect` has not written tg:channel:stats."))
-    else:
-        name = f"@{stats['username']}" if stats.get("username") else str(stats.get("channel_id"))
-        console.print(Text.assemble((plain(stats.get("title", "")), "bold"), f"  {plain(name)}"))
-        growth = Text(f"subscribers {plain(stats.get('subscribers_count'))}")
-        for d in deltas(history_points(view)):
-            label = f"since first point {human_age(d.span)} ago" if d.since_first_point else d.label
-            style = "green" if d.change > 0 else "red" if d.change < 0 else ""
-            growth.append("   ")
-            growth.append(f"{signed(d.change)} {label}", style=style)
-        console.print(growth)
-        points = history_points(view)
-        if len(points) >= 2:
-            values = [p["subscribers"] for p in points]
-            span = human_age(points[-1]["t"] - points[0]["t"])
-            console.print(
-                Text(
-                    f"{sparkline(values, ascii_only=ascii_only)}  "
-                    f"{min(values)}..{max(values)} over {span}, {len(points)} points"
-                )
-            )
-        elif not points:
-            console.print(Text("no history yet: growth shows after two passes"))
-        console.print(
-            Text(
-                f"messages {plain(stats.get('posts_count'))}   "
-                f"last post {plain(stats.get('last_post_date') or '-')}"
-            )
-        )
-    fresh, line = check_freshness(view, interval, now)
-    console.print(Text(f"health: {line}", style="green" if fresh else "bold red"))
-    _render_status(view.get("status"), console, fresh, Text)
-    posts = view.get("posts")
-    if isinstance(posts, list) and posts:
-        console.print(_posts_table(posts, now, ascii_only, Table, Text))
-    elif isinstance(posts, list):
-        console.print(Text("no posts in the channel"))
-
-
-def _render_status(status: Any, console: Console, fresh: bool, text: Any) -> None:
-    if not isinstance(status, dict):
-        return
-    style = "" if fresh else "red"
-    parts = [f"last success {plain(status.get('last_success_at') or 'never')}"]
-    if status.get("last_failure_at"):
-        parts.append(
-            f"last failure {plain(status['last_failure_at'])}: {plain(status.get('last_error'))}"
-        )
-    if status.get("consecutive_failures"):
-        parts.append(f"{plain(status['consecutive_failures'])} failed passes in a row")
-    if status.get("retry_after"):
-        parts.append(f"Telegram asked to wait until {plain(status['retry_after'])}")
-    for label, part in zip(["status:", *[""] * (len(parts) - 1)], parts, strict=True):
-        console.print(text(f"{label:<8}{part}", style=style))
-
-
-def _posts_table(
-    posts: list[Any], now: float, ascii_only: bool, table_class: Any, text_class: Any
-) -> Any:
-    rates = [engagement(p) if isinstance(p, dict) else None for p in posts]
-    known = [r for r in rates if r is not None]
-    best = max(known) if known else None
-    table = table_class(box=None, header_style="bold")
-    columns = (
-        ("", "left"), ("id", "right"), ("age", "right"), ("views", "right"),
-        ("reactions", "right"), ("comments", "right"), ("forwards", "right"),
-        ("engagement", "right"), ("media", "left"), ("text", "left"),
-    )  # fmt: skip
-    for column, justify in columns:
-        # "…" marks a cut cell; plain output folds it onto the next line instead.
-        table.add_column(column, justify=justify, overflow="fold" if ascii_only else "ellipsis")
-    for post, rate in zip(posts, rates, strict=True):
-        if not isinstance(post, dict):
-            continue
-        posted = parse_time(post.get("date"))
-        text = plain(post.get("text", ""))
-        is_best = best is not None and rate == best
-        cells = (
-            ("*" if ascii_only else "★") if is_best else "",
-            plain(post.get("id")),
-            human_age(now - posted) if posted is not None else "?",
-            plain(post.get("views")),
-            plain(post.get("reactions_total")),
-            plain(post.get("comments_count")),
-            plain(post.get("forwards")),
-            f"{rate:.1%}" if rate is not None else "-",
-            plain(post.get("media_type") or ""),
-            text[:40] + ("..." if ascii_only else "…") * (len(text) > 40),
-        )
-        # Text, not str: a cell given as str would be read as rich markup.
-        table.add_row(*map(text_class, cells), style="bold" if is_best else None)
-    return table

@@ -299,11 +299,20 @@ class Store:
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
             await pipe.execute()
 
-    async def save_failure(self, status: dict[str, Any], *, token: str | None) -> None:
-        """Record a failed pass (only `tg:status`) and release its lock, in one MULTI/EXEC."""
+    async def save_failure(
+        self,
+        status: dict[str, Any],
+        *,
+        token: str | None,
+        peers: Mapping[str, ResolvedChannel] | None = None,
+    ) -> None:
+        """Record a failed pass (`tg:status`, and the channels it did resolve: the next pass
+        must not resolve them again) and release its lock, in one MULTI/EXEC."""
         async with self._errors("recording the failure"):
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(STATUS_KEY, dumps(status))
+            for key, channel in (peers or {}).items():
+                pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             if token is not None:
                 pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
             await pipe.execute()
@@ -313,8 +322,15 @@ class Store:
         async with self._errors("releasing the lock"):
             return bool(await self.redis.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token))
 
-    async def read_all(self) -> dict[str, Any]:
-        """What `show` needs, read in one round trip: stats, posts, last_update, status, history."""
+    async def read_all(self, names: Sequence[str] = ()) -> dict[str, Any]:
+        """What `show` needs, in one round trip: stats, posts, last_update, status, history
+        (the original keys), and `channels`: each configured channel's key name (in order)
+        to its `{"stats", "posts", "history"}`.
+
+        One MULTI/EXEC, so every value comes from the same passes. Before this version's
+        first pass only the original keys exist: the first channel falls back to them while
+        its own keys are all missing.
+        """
         async with self._errors("reading"):
             pipe = self.redis.pipeline(transaction=True)
             pipe.get(STATS_KEY)
@@ -322,14 +338,39 @@ class Store:
             pipe.get(LAST_UPDATE_KEY)
             pipe.get(STATUS_KEY)
             pipe.zrange(HISTORY_KEY, 0, -1)
-            stats, posts, last_update, status, history = await pipe.execute()
-        return {
+            for name in names:
+                keys = channel_keys(name)
+                pipe.get(keys.stats)
+                pipe.get(keys.posts)
+                pipe.zrange(keys.history, 0, -1)
+            stats, posts, last_update, status, history, *per_channel = await pipe.execute()
+        original = {
             "stats": loads_or_text(stats),
             "posts": loads_or_text(posts),
+            "history": history_values(history),
+        }
+        channels: dict[str, dict[str, Any]] = {}
+        for position, name in enumerate(names):
+            own_stats, own_posts, own_history = per_channel[3 * position : 3 * position + 3]
+            if position == 0 and own_stats is None and own_posts is None and not own_history:
+                channels[name] = dict(original)
+            else:
+                channels[name] = {
+                    "stats": loads_or_text(own_stats),
+                    "posts": loads_or_text(own_posts),
+                    "history": history_values(own_history),
+                }
+        return {
+            **original,
             "last_update": last_update,
             "status": loads_or_text(status),
-            "history": [p for p in (loads_or_text(h) for h in history) if isinstance(p, dict)],
+            "channels": channels,
         }
+
+
+def history_values(members: Iterable[str]) -> list[dict[str, Any]]:
+    """A history sorted set's readable points, in its order (oldest first)."""
+    return [p for p in (loads_or_text(m) for m in members) if isinstance(p, dict)]
 
 
 def image_keys(posts: Any) -> set[str]:

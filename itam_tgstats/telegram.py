@@ -235,6 +235,9 @@ class TelegramSource:
     def __init__(self, settings: Settings, *, protocol_factory: Any = None) -> None:
         self.settings = settings
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # Every channel resolved by this source, by username, even if the pass fails later:
+        # contacts.resolveUsername is the most flood-limited call, never to be repeated.
+        self.resolved: dict[str, ResolvedChannel] = {}
         options: dict[str, Any] = {}
         if protocol_factory is not None:
             options["protocol_factory"] = protocol_factory
@@ -306,7 +309,9 @@ class TelegramSource:
         )
         if not isinstance(channel, raw.types.Channel) or channel.megagroup:
             raise ChannelError(username, f"@{username} is not a channel")
-        return ResolvedChannel(id=channel.id, access_hash=channel.access_hash), channel
+        resolved = ResolvedChannel(id=channel.id, access_hash=channel.access_hash)
+        self.resolved[username] = resolved
+        return resolved, channel
 
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResult:
         """A snapshot of the channel, using `cached` when given (resolving again once if stale)."""

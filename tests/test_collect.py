@@ -309,3 +309,17 @@ def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
     thread.join()
     assert len(errors) == 1 and status(rdb)["ok"] is False
     assert rdb.get(LOCK_KEY) == "another-pass-token"
+
+
+def test_channels_resolved_before_a_failure_are_cached_anyway(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    """A FloodWait after the resolve must not make the next pass resolve again (the most
+    flood-limited call, whose waits escalate when repeated)."""
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.fail("messages.GetHistory", "FLOOD_WAIT_3600")
+    with pytest.raises(TelegramError):
+        run_pass(settings, fake_tg)
+    cached = json.loads(rdb.get(peer_key(str(fake_tg.user_id), "itatmisis")))
+    assert cached["id"] == BIG_CHANNEL_ID
+    assert rdb.exists(STATS_KEY) == 0  # still nothing else written
