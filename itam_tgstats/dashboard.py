@@ -18,7 +18,6 @@ from itam_tgstats.show import (
     history_points,
     human_age,
     parse_time,
-    several,
     signed,
     sparkline,
 )
@@ -43,14 +42,13 @@ def render(
     ascii_only: bool = False,
     channel: str | None = None,
 ) -> None:
-    """Every configured channel in a line (when several), then `channel`'s detail (default:
-    the first channel's, as with one channel).
+    """Every configured channel in a line, then `channel`'s detail (default: the first
+    channel's).
 
     What Redis holds is data, never markup: everything goes to rich as `Text`.
     """
-    if several(view):
-        console.print(channels_table(view, now, ascii_only=ascii_only))
-        console.print()
+    console.print(channels_table(view, now, ascii_only=ascii_only))
+    console.print()
     detail = channel_detail(view, channel)
     name = detail.get("name")
     stats = detail.get("stats") if isinstance(detail.get("stats"), dict) else None

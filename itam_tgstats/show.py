@@ -167,17 +167,16 @@ def check_channels(
 def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
     """`show --json`: the stored values (null where missing), and the history oldest first.
 
-    The original keys describe the first channel; with several channels configured,
-    `channels` gives each one's `{"stats", "posts", "history"}` by key name.
+    The original keys describe the first channel; `channels` gives every configured
+    channel's `{"stats", "posts", "history"}` by key name (the first one's too).
     `ascii_only` escapes what is not ASCII (`\\u0442`), for outputs that cannot carry it.
     """
     keys = ("stats", "posts", "last_update", "status", "history")
     data = {k: view.get(k) for k in keys}
-    if several(view):
-        data["channels"] = {
-            name: {k: channel.get(k) for k in ("stats", "posts", "history")}
-            for name, channel in channels_of(view).items()
-        }
+    data["channels"] = {
+        name: {k: channel.get(k) for k in ("stats", "posts", "history")}
+        for name, channel in channels_of(view).items()
+    }
     return json.dumps(data, ensure_ascii=ascii_only, indent=2)
 
 

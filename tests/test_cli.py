@@ -221,6 +221,7 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
         "last_update": None,
         "status": None,
         "history": [],
+        "channels": {"itatmisis": {"stats": None, "posts": None, "history": []}},
     }
 
     assert invoke("collect").exit_code == 0
@@ -231,8 +232,9 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
     fresh = invoke("show", "--check")
     assert fresh.exit_code == 0 and fresh.stdout.startswith("ok: last update ")
     data = json.loads(invoke("show", "--json").stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status", "history"}
+    assert set(data) == {"stats", "posts", "last_update", "status", "history", "channels"}
     assert data["stats"] == json.loads(rdb.get(STATS_KEY)) and data["status"]["ok"] is True
+    assert data["channels"]["itatmisis"]["stats"] == data["stats"]
 
     rdb.set(LAST_UPDATE_KEY, "2025-01-07T12:15:00+00:00")
     stale = invoke("show", "--check")

@@ -35,5 +35,5 @@ def test_every_command_is_documented() -> None:
         assert f"`tgstats {command}`" in readme
         assert CliRunner().invoke(app, [command, "--help"]).exit_code == 0
     for option in ("--once", "--loop", "--dry-run", "--json", "--check", "--phone", "--write-env",
-                   "--from-telethon"):  # fmt: skip
+                   "--from-telethon", "--channel"):  # fmt: skip
         assert option in readme

@@ -195,8 +195,12 @@ def test_show_command_over_redis(env: dict[str, str], rdb: redis.Redis) -> None:
     assert "IT at MISIS" in result.stdout and "+300 30 d" in result.stdout
     assert result.stdout.isascii()  # not a terminal: plain ASCII
     data = json.loads(CliRunner().invoke(app, ["show", "--json"]).stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status", "history"}
+    assert set(data) == {"stats", "posts", "last_update", "status", "history", "channels"}
     assert data["history"] == view["history"]  # oldest first
+    # the one configured channel, read from the original keys (no per-channel keys yet)
+    assert data["channels"] == {
+        "itatmisis": {"stats": view["stats"], "posts": view["posts"], "history": view["history"]}
+    }
     assert data["status"] == view["status"]
 
 

@@ -183,15 +183,21 @@ def test_channel_error_text_is_printed_literally(redis_url: str, rdb: redis.Redi
         assert "\x1b]8;" not in text and "\x1b[2J" not in text and "\u202e" not in text
 
 
-def test_one_channel_configured_shows_no_list_and_no_channels_in_json(
+def test_one_channel_configured_lists_it_and_its_json_channels(
     env: dict[str, str], rdb: redis.Redis
 ) -> None:
     seed(rdb, int(time.time()))
     result = runner.invoke(app, ["show"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and result.stdout.startswith("IT at MISIS  @itatmisis\n")
-    assert "@itam_jobs  " not in result.stdout
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["channel", "subscribers", "24", "h", "last", "post", "status"]
+    assert lines[1].split()[0] == "@itatmisis" and lines[1].split()[-1] == "ok"
+    assert len([line for line in lines if line.startswith(" @")]) == 1  # that channel only
+    assert "IT at MISIS  @itatmisis" in lines
     data = json.loads(runner.invoke(app, ["show", "--json"]).stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status", "history"}
+    assert list(data) == ["stats", "posts", "last_update", "status", "history", "channels"]
+    assert list(data["channels"]) == ["itatmisis"]
+    assert data["channels"]["itatmisis"]["stats"] == data["stats"]
 
 
 # --- --channel ---------------------------------------------------------------------------------
