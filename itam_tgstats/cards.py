@@ -121,7 +121,7 @@ def forwarded_from(
         chat = next((c for c in chats if c.id == chat_id), None)
         if chat is not None:
             title = getattr(chat, "title", None) or title
-            username = _username(chat)
+            username = channel_username(chat)
             if username and isinstance(peer, raw.types.PeerChannel):
                 post = fwd_from.channel_post
                 link = f"https://t.me/{username}/{post}" if post else f"https://t.me/{username}"
@@ -130,7 +130,7 @@ def forwarded_from(
         if user is not None:
             name = " ".join(n for n in (user.first_name, user.last_name) if n).strip()
             title = name or title
-            username = _username(user)
+            username = channel_username(user)
             link = f"https://t.me/{username}" if username else None
     return {"title": title, "link": link}
 
@@ -152,7 +152,7 @@ def _text(value: Any) -> str:
     return str(getattr(value, "text", value) or "")
 
 
-def _username(peer: Any) -> str | None:
+def channel_username(peer: Any) -> str | None:
     """A channel's or user's primary public username: `username`, else the first active one."""
     if getattr(peer, "username", None):
         return str(peer.username)

@@ -7,11 +7,14 @@ rewritten byte for byte except the one value, next to itself, and renamed into p
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import stat
 import tempfile
 from pathlib import Path
+
+from dotenv.parser import parse_stream
 
 from itam_tgstats.errors import ConfigError
 
@@ -44,6 +47,8 @@ def check_env_target(path: Path) -> None:
                 f"--write-env {path} belongs to another user (uid {info.st_uid}); "
                 "run as that user or choose another file"
             )
+        if not os.access(path, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise ConfigError(f"--write-env {path}: this user cannot read it")
     folder = path.parent
     try:
         folder_info = folder.stat()
@@ -97,34 +102,72 @@ def write_env(path: Path, session_string: str) -> None:
         ) from None
 
 
-_ENV_LINE = re.compile(
-    rb"(?P<key>[ \t]*(?:export[ \t]+)?TG_SESSION_STRING[ \t]*=[ \t]*)"
-    rb"(?P<value>'[^'\r\n]*'|\"(?:[^\"\\\r\n]|\\.)*\"|[^\r\n]*?)"
-    rb"(?P<rest>(?:[ \t]+#[^\r\n]*)?[ \t]*(?:\r\n|\n|\r)?)"
+KEY = "TG_SESSION_STRING"
+# What a session string is made of (URL-safe base64): nothing that quotes, comments or
+# ends a line in a .env file.
+_SESSION_STRING = re.compile(r"[A-Za-z0-9_=+/.-]+")
+# One binding as python-dotenv reads it: leading blank lines, `export` and the key (maybe
+# in single quotes); `=` and the spaces after it; the value, quoted (maybe over several
+# lines) or up to the end of the line; then the rest (an inline comment, the line end).
+_KEY = r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)"
+_BINDING = re.compile(
+    rf"(?P<head>{_KEY}[^\S\r\n]*=(?P<space>[^\S\r\n]*))"
+    r"(?P<value>'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|[^\r\n]*)"
+    r"(?P<rest>.*)",
+    re.DOTALL,
 )
+# A key without `=`, which python-dotenv reads as unset.
+_KEY_ONLY = re.compile(rf"(?P<head>{_KEY})(?P<rest>.*)", re.DOTALL)
+# Where python-dotenv ends an unquoted value: at whitespace and `#`, without trailing spaces.
+_UNQUOTED_END = re.compile(r"(?:\s+#.*)?\s*\Z", re.DOTALL)
 
 
 def with_session_string(text: bytes, session_string: str) -> bytes:
-    """`text` (a .env file's bytes) with TG_SESSION_STRING set: in place where the key is,
-    keeping its `export` and quotes, or appended in the file's own line ending."""
-    value = session_string.encode("ascii")
-    lines = text.splitlines(keepends=True)
+    """`text` (a .env file's bytes) with TG_SESSION_STRING set: in place wherever
+    python-dotenv (which reads the file back) finds the key, keeping its `export`, quotes and
+    comment, or appended in the file's own line ending. Every other byte stays.
+    """
+    if not _SESSION_STRING.fullmatch(session_string):
+        raise ValueError("a session string is URL-safe base64; refusing to write this one")
+    # Bytes that are not UTF-8 pass through as surrogates and come back unchanged.
+    decoded = text.decode("utf-8", "surrogateescape")
+    bindings = list(parse_stream(io.StringIO(decoded)))
+    parsed = "".join(binding.original.string for binding in bindings)
+    out = [decoded[: len(decoded) - len(parsed)]]  # a byte-order mark the parser skipped
     found = False
-    for i, line in enumerate(lines):
-        match = _ENV_LINE.fullmatch(line)
-        if match is None:
-            continue
-        found = True
-        old = match["value"]
-        quote = old[:1] if old[:1] in (b"'", b'"') else b""
-        lines[i] = match["key"] + quote + value + quote + match["rest"]
-    if found:
-        return b"".join(lines)
-    newline = re.search(rb"\r\n|\n|\r", text)
-    eol = newline.group() if newline else b"\n"
-    if text and not text.endswith((b"\n", b"\r")):
-        text += eol
-    return text + b"TG_SESSION_STRING=" + value + eol
+    for binding in bindings:
+        original = binding.original.string
+        if binding.key == KEY:  # with a value, or alone (which would unset it)
+            found = True
+            original = _with_value(original, session_string)
+        out.append(original)
+    result = "".join(out)
+    if not found:
+        newline = re.search(r"\r\n|\n|\r", result)
+        eol = newline.group() if newline else "\n"
+        if result and not result.endswith(("\n", "\r")):
+            result += eol
+        result += f"{KEY}={session_string}{eol}"
+    return result.encode("utf-8", "surrogateescape")
+
+
+def _with_value(binding: str, value: str) -> str:
+    """One `KEY=value` or `KEY` binding's text (as python-dotenv parsed it) with a new value."""
+    match = _BINDING.fullmatch(binding)
+    if match is None:
+        key_only = _KEY_ONLY.fullmatch(binding)
+        if key_only is None:  # python-dotenv read a key here, so this cannot happen
+            raise ValueError(f"cannot find the key in {binding!r}")
+        rest = key_only["rest"]
+        return key_only["head"] + "=" + value + (" " if rest.startswith("#") else "") + rest
+    old, rest = match["value"], match["rest"]
+    if old[:1] in ("'", '"'):
+        return match["head"] + old[0] + value + old[0] + rest
+    if match["space"] and old.startswith("#"):  # `KEY= # comment`: the value is empty
+        return match["head"] + value + " " + old + rest
+    end = _UNQUOTED_END.search(old)
+    cut = end.start() if end else len(old)
+    return match["head"] + value + old[cut:] + rest
 
 
 def _read_own_file(path: Path) -> bytes:
@@ -145,7 +188,8 @@ def _read_own_file(path: Path) -> bytes:
 
 def _replace(path: Path, data: bytes) -> None:
     """Write `data` to a 0600 temporary file in the same folder, fsync, rename over `path`."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A short prefix: the longest name a folder allows plus mkstemp's part would not fit.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:32]}.", suffix=".tmp")
     temporary = Path(name)
     try:
         with os.fdopen(fd, "wb") as file:

@@ -41,6 +41,7 @@ class _Span:
     open: str
     close: str
     keeps_newlines: bool
+    is_link: bool
 
 
 def is_safe_link(url: str) -> bool:
@@ -53,9 +54,12 @@ def to_html(text: str, entities: Sequence[Any] | None) -> str:
 
     All text is escaped, newlines become `<br>` outside code, and entities that overlap
     without nesting are closed and reopened so that the fragment is always well-formed.
+    A link never opens inside another (a browser would end the outer one there), and text
+    that is not valid Unicode (a lone surrogate) shows U+FFFD.
     """
     if not text:
         return ""
+    text = _valid_unicode(text)
     offsets = _utf16_offsets(text)
     spans: list[_Span] = []
     for index, entity in enumerate(entities or ()):
@@ -68,16 +72,19 @@ def to_html(text: str, entities: Sequence[Any] | None) -> str:
             keeps_newlines = isinstance(
                 entity, raw.types.MessageEntityPre | raw.types.MessageEntityCode
             )
-            spans.append(_Span(start, end, index, tags[0], tags[1], keeps_newlines))
+            is_link = tags[0].startswith("<a ")
+            spans.append(_Span(start, end, index, *tags, keeps_newlines, is_link))
 
     boundaries = sorted({0, len(text), *(s.start for s in spans), *(s.end for s in spans)})
     out: list[str] = []
     stack: list[_Span] = []
     for start, end in pairwise(boundaries):
         # Outermost first: earlier start, then longer, then the order Telegram sent.
-        wanted = sorted(
-            (s for s in spans if s.start <= start and end <= s.end),
-            key=lambda s: (s.start, -s.end, s.index),
+        wanted = _outermost_link_only(
+            sorted(
+                (s for s in spans if s.start <= start and end <= s.end),
+                key=lambda s: (s.start, -s.end, s.index),
+            )
         )
         keep = 0
         while keep < min(len(stack), len(wanted)) and stack[keep] is wanted[keep]:
@@ -88,9 +95,23 @@ def to_html(text: str, entities: Sequence[Any] | None) -> str:
         chunk = html.escape(text[start:end], quote=False)
         if not any(s.keeps_newlines for s in wanted):
             chunk = chunk.replace("\n", "<br>")
+        elif out and out[-1].endswith("<pre>") and chunk.startswith("\n"):
+            chunk = "\n" + chunk  # HTML drops a newline right after <pre>
         out.append(chunk)
     out.extend(s.close for s in reversed(stack))
     return "".join(out)
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with surrogate pairs joined and lone surrogates as U+FFFD: each stays as many
+    UTF-16 units long, so entity offsets still fit."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _outermost_link_only(spans: list[_Span]) -> list[_Span]:
+    """`spans` (outermost first) without the links inside another link."""
+    first_link = next((s for s in spans if s.is_link), None)
+    return [s for s in spans if not s.is_link or s is first_link]
 
 
 def _utf16_offsets(text: str) -> list[int]:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyrogram import raw
 
-from itam_tgstats import telegram
+from itam_tgstats import posts as parsing
 from tests.channels import (
     PAID,
     comments,
@@ -108,7 +108,7 @@ def test_any_history_gives_contract_json(
 ) -> None:
     messages, albums = build_history(items)
     wire = [roundtrip(m) for m in reversed(messages)]  # getHistory: newest first, as bytes
-    posts = [p.to_json() for p in telegram.build_posts(wire, posts_count, username, CHANNEL_ID)]
+    posts = [p.to_json() for p in parsing.build_posts(wire, posts_count, username, CHANNEL_ID)]
     # what Redis gets is JSON text
     posts = json.loads(json.dumps(posts, ensure_ascii=False))
     assert_posts(posts, username, CHANNEL_ID)
@@ -123,7 +123,7 @@ def test_any_history_gives_contract_json(
         chat_photo=raw.types.PhotoEmpty(id=0), notify_settings=raw.types.PeerNotifySettings(),
         bot_info=[], pts=1, participants_count=42,
     )  # fmt: skip
-    stats = telegram.build_stats(
+    stats = parsing.build_stats(
         roundtrip(channel), roundtrip(full), len(messages), wire, 1_736_000_000
     ).to_json()
     assert_stats(json.loads(json.dumps(stats)))

@@ -168,6 +168,7 @@ def test_redis_killed_between_fetch_and_write(
 
         async def __aenter__(self) -> Any:
             self.source = await self.inner.__aenter__()
+            self.resolved = self.source.resolved
             return self
 
         async def __aexit__(self, *exc: Any) -> None:
@@ -177,6 +178,9 @@ def test_redis_killed_between_fetch_and_write(
             result = await self.source.fetch(*args)
             persistent_redis.kill()
             return result
+
+        async def download(self, files: Any) -> Any:
+            return await self.source.download(files)
 
     async def main() -> None:
         store = Store(settings.redis_url)

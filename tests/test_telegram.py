@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pyrogram import raw
 
+from itam_tgstats import posts as parsing
 from itam_tgstats import telegram
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import SessionError, TelegramError
@@ -107,15 +108,15 @@ async def fetch(fake: FakeTelegram, cached: ResolvedChannel | None = None, **env
     ],
 )
 def test_media_type_from_the_raw_media_class(media: Any, expected: str | None) -> None:
-    assert telegram.media_type(roundtrip(media)) == expected
+    assert parsing.media_type(roundtrip(media)) == expected
 
 
 def test_reactions_keyed_by_emoji_custom_id_and_star() -> None:
-    parsed = telegram.parse_reactions(
+    parsed = parsing.parse_reactions(
         roundtrip(reactions(("👍", 10), (5_368_324_170_671_202_286, 4), (PAID, 25), ("❤", 1)))
     )
     assert parsed == {"👍": 10, "custom:5368324170671202286": 4, "⭐": 25, "❤": 1}
-    assert telegram.parse_reactions(None) == {}
+    assert parsing.parse_reactions(None) == {}
 
 
 def test_album_is_one_post_with_the_contracts_merging_rules() -> None:
@@ -136,8 +137,8 @@ def test_album_is_one_post_with_the_contracts_merging_rules() -> None:
             )
         ),
     ]
-    [group] = telegram.group_posts(items[::-1])
-    result = telegram.build_post(group, "chan", c)
+    [group] = parsing.group_posts(items[::-1])
+    result = parsing.build_post(group, "chan", c)
     assert result.id == 11
     assert result.text == "caption"
     assert (result.views, result.forwards) == (950, 7)
@@ -149,7 +150,7 @@ def test_album_is_one_post_with_the_contracts_merging_rules() -> None:
 def test_service_messages_are_not_posts_and_links_without_username() -> None:
     c = 42
     messages = [roundtrip(m) for m in (post(c, 1, "a"), service(c, 2), post(c, 3, "b"))]
-    posts = telegram.build_posts(messages, 5, None, c)
+    posts = parsing.build_posts(messages, 5, None, c)
     assert [p.id for p in posts] == [3, 1]
     assert posts[0].link == "https://t.me/c/42/3"
 
@@ -164,14 +165,14 @@ def test_primary_username_comes_from_usernames_when_username_is_empty() -> None:
             raw.types.Username(username="ItAtMisis", active=True),
         ],
     ).raw_channel()
-    assert telegram.channel_username(roundtrip(channel)) == "ItAtMisis"
+    assert parsing.channel_username(roundtrip(channel)) == "ItAtMisis"
 
 
 def test_dates_are_utc_whatever_tz_says(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Vladivostok")
     time.tzset()
     try:
-        [result] = telegram.build_posts([roundtrip(post(1, 1, "x", date=1_736_251_200))], 1, "c", 1)
+        [result] = parsing.build_posts([roundtrip(post(1, 1, "x", date=1_736_251_200))], 1, "c", 1)
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
@@ -385,8 +386,8 @@ def test_album_media_type_is_the_first_items(first: Any, second: Any, expected: 
         roundtrip(post(c, 22, "", media=second, grouped_id=5)),
         roundtrip(post(c, 23, "", media=photo(3), grouped_id=5)),
     ]
-    [group] = telegram.group_posts(items)
-    assert telegram.build_post(group, "chan", c).media_type == expected
+    [group] = parsing.group_posts(items)
+    assert parsing.build_post(group, "chan", c).media_type == expected
 
 
 def test_album_comments_carried_by_a_later_item_count() -> None:
@@ -395,15 +396,15 @@ def test_album_comments_carried_by_a_later_item_count() -> None:
         roundtrip(post(c, 31, "caption", media=photo(1), grouped_id=6)),
         roundtrip(post(c, 32, "", media=photo(2), grouped_id=6, replies=comments(17))),
     ]
-    [group] = telegram.group_posts(items)
-    assert telegram.build_post(group, "chan", c).comments_count == 17
+    [group] = parsing.group_posts(items)
+    assert parsing.build_post(group, "chan", c).comments_count == 17
 
 
 def test_replies_that_are_not_a_comments_thread_count_zero() -> None:
     thread = raw.types.MessageReplies(replies=9, replies_pts=1, comments=False)
     message = roundtrip(post(42, 40, "x", replies=thread))
-    assert telegram.comments_count(message) == 0
-    assert telegram.comments_count(roundtrip(post(42, 41, "x", replies=comments(9)))) == 9
+    assert parsing.comments_count(message) == 0
+    assert parsing.comments_count(roundtrip(post(42, 41, "x", replies=comments(9)))) == 9
 
 
 def test_cached_peer_refused_as_private_is_resolved_again_once(fake_tg: FakeTelegram) -> None:
