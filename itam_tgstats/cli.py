@@ -141,6 +141,7 @@ def collect(
     failed, 5 Redis unreachable, 130/143 interrupted.
     """
     from itam_tgstats import collect as pass_  # noqa: PLC0415
+    from itam_tgstats import runner  # noqa: PLC0415
     from itam_tgstats.store import Store  # noqa: PLC0415
 
     if loop and dry_run:
@@ -149,14 +150,14 @@ def collect(
 
     if dry_run:
         snapshot = run(
-            lambda: pass_.run_with_signals(
+            lambda: runner.run_with_signals(
                 lambda _i: pass_.dry_run(settings, pass_.default_source_factory)
             )
         )
         run(lambda: pass_.print_dry_run(snapshot))
         return
 
-    async def one_pass(interruption: pass_.Interruption) -> bool:
+    async def one_pass(interruption: runner.Interruption) -> bool:
         store = Store(settings.redis_url)
         try:
             return await pass_.collect_once(
@@ -165,12 +166,12 @@ def collect(
         finally:
             await store.aclose()
 
-    async def main(interruption: pass_.Interruption) -> Any:
+    async def main(interruption: runner.Interruption) -> Any:
         if loop:
-            return await pass_.collect_loop(settings, lambda: one_pass(interruption))
+            return await runner.collect_loop(settings, lambda: one_pass(interruption))
         return await one_pass(interruption)
 
-    run(lambda: pass_.run_with_signals(main))
+    run(lambda: runner.run_with_signals(main))
 
 
 @app.command()

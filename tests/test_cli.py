@@ -18,6 +18,7 @@ import redis
 from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
+from itam_tgstats import runner as runner_module
 from itam_tgstats import telegram
 from itam_tgstats.cli import app
 from itam_tgstats.store import LAST_UPDATE_KEY, LOCK_KEY, STATS_KEY
@@ -199,7 +200,7 @@ def test_loop_exits_after_five_failures_in_a_row(
     async def no_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    monkeypatch.setattr(collect_module, "wait_interval", no_sleep)
+    monkeypatch.setattr(runner_module, "wait_interval", no_sleep)
     fake_tg.fail("contacts.ResolveUsername", "CHANNEL_PRIVATE", times=5)
     result = invoke("collect", "--loop")
     assert result.exit_code == 4

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from itam_tgstats import cli
 from itam_tgstats import collect as collect_module
+from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import SessionError, TelegramError
@@ -43,20 +44,20 @@ def loop_with(outcomes: list[BaseException | None]) -> tuple[int, BaseException 
         return True
 
     async def main() -> None:
-        await collect_module.collect_loop(settings, one_pass)
+        await runner_module.collect_loop(settings, one_pass)
 
-    original = collect_module.wait_interval
+    original = runner_module.wait_interval
 
     async def no_wait(_seconds: float) -> None:
         return None
 
-    collect_module.wait_interval = no_wait  # type: ignore[assignment]
+    runner_module.wait_interval = no_wait  # type: ignore[assignment]
     try:
         asyncio.run(main())
     except (TelegramError, SessionError) as e:
         return runs, e
     finally:
-        collect_module.wait_interval = original  # type: ignore[assignment]
+        runner_module.wait_interval = original  # type: ignore[assignment]
     return runs, None
 
 

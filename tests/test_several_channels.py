@@ -12,6 +12,7 @@ import redis
 from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
+from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelsFailed, SessionError
@@ -328,7 +329,7 @@ def test_loop_counts_only_passes_where_every_channel_failed(
             fake3.channels[0].private = True
             fake3.channels[2].private = True
 
-    monkeypatch.setattr(collect_module, "wait_interval", no_sleep)
+    monkeypatch.setattr(runner_module, "wait_interval", no_sleep)
     fake3.channels[1].private = True
     result = CliRunner().invoke(app, ["collect", "--loop"])
     assert result.exit_code == 4
