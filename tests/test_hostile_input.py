@@ -27,6 +27,7 @@ from itam_tgstats.envfile import check_env_target, with_session_string, write_en
 from itam_tgstats.errors import ConfigError
 from itam_tgstats.text_html import SAFE_LINK_PREFIXES, to_html
 from tests.faketg import roundtrip
+from tests.test_text_html import ALLOWED
 
 E = raw.types
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,19 +35,6 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 # ---------------------------------------------------------------------------------------------
 # Text and entities → HTML
 # ---------------------------------------------------------------------------------------------
-
-ALLOWED = {
-    "b": set(),
-    "i": set(),
-    "u": set(),
-    "s": set(),
-    "tg-spoiler": set(),
-    "code": {"class"},
-    "pre": set(),
-    "blockquote": {"expandable"},
-    "tg-emoji": {"emoji-id"},
-    "a": {"href"},
-}
 
 
 class Browserish(HTMLParser):
