@@ -64,6 +64,19 @@ return 0
 """
 
 
+# Upgrading from one channel to per-channel keys: the first channel's own history starts as
+# a copy of the original history, when that history is this channel's (its stats say so).
+ADOPT_HISTORY_SCRIPT = """
+if redis.call('exists', KEYS[1]) == 0 then
+    local stats = redis.call('get', KEYS[3])
+    if stats and string.find(stats, '"channel_id": ' .. ARGV[1] .. ',', 1, true) then
+        redis.call('zunionstore', KEYS[1], 1, KEYS[2])
+    end
+end
+return 0
+"""
+
+
 def peer_key(account: str, username: str) -> str:
     """`tg:peer:<account id>:<username>`; usernames are case-insensitive, so lower-cased."""
     return f"{PEER_KEY_PREFIX}{account}:{username.lower()}"
@@ -284,7 +297,17 @@ class Store:
                 stats = dumps(snapshot.stats.to_json())
                 posts = dumps([p.to_json() for p in snapshot.posts])
                 point = history_point(snapshot, now)
-                targets = [channel_keys(write.name), *([V1_KEYS] if write.first else [])]
+                own = channel_keys(write.name)
+                targets = [own, *([V1_KEYS] if write.first else [])]
+                if write.first:
+                    pipe.eval(
+                        ADOPT_HISTORY_SCRIPT,
+                        3,
+                        own.history,
+                        HISTORY_KEY,
+                        STATS_KEY,
+                        str(snapshot.stats.channel_id),
+                    )
                 for keys in targets:
                     pipe.set(keys.stats, stats)
                     pipe.set(keys.posts, posts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,31 @@ def test_loop_counts_only_passes_where_every_channel_failed(
     result = CliRunner().invoke(app, ["collect", "--loop"])
     assert result.exit_code == 4
     assert passes == 6 + 4  # then five whole failures in a row
+
+
+def test_the_first_channel_adopts_the_original_history_on_upgrade(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    """A one-channel deployment upgraded: its 90 days of history stay visible per channel."""
+    run_pass(make_settings(fake3, redis_url), fake3)  # as before: one channel
+    for key in rdb.keys("tg:channel:itatmisis:*"):
+        rdb.delete(key)  # what an older version left: only the original keys
+    now = int(time.time())
+    for hours in (2, 1):
+        t = now - hours * 3600
+        rdb.zadd(HISTORY_KEY, {f'{{"t":{t},"subscribers":{5000 + hours},"posts":1}}': t})
+    fake3.channels[0].participants = 5600  # a point of its own for this pass
+    run_pass(make_settings(fake3, redis_url, TG_CHANNEL_USERNAME=THREE), fake3)
+    own = rdb.zrange(channel_keys("itatmisis").history, 0, -1)
+    assert own == rdb.zrange(HISTORY_KEY, 0, -1)
+    assert [json.loads(m)["subscribers"] for m in own] == [5002, 5001, 5500, 5600]
+    assert rdb.zcard(channel_keys("itam_jobs").history) == 1
+
+
+def test_a_new_first_channel_does_not_adopt_another_channels_history(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    run_pass(make_settings(fake3, redis_url), fake3)  # @itatmisis in the original keys
+    run_pass(make_settings(fake3, redis_url, TG_CHANNEL_USERNAME="itam_jobs, itatmisis"), fake3)
+    [point] = [json.loads(m) for m in rdb.zrange(channel_keys("itam_jobs").history, 0, -1)]
+    assert point["subscribers"] == 77
