@@ -116,3 +116,31 @@ def test_the_image_build_stage_has_every_file_the_package_build_needs(tmp_path: 
     # setuptools only warns when a licence file is missing: the wheel must carry it
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     assert "itam_tgstats/cli.py" in names
+
+
+def test_secrets_the_readme_creates_are_git_ignored() -> None:
+    names = ["secret.txt", ".env", ".env.local", ".env.production", ".ci-venv/x"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *names],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert sorted(ignored) == sorted(names)
+    kept = subprocess.run(
+        ["git", "check-ignore", "--no-index", ".env.example"], cwd=REPO, check=False
+    )
+    assert kept.returncode == 1  # not ignored
+
+
+def test_run_installs_only_what_running_needs_and_ci_keeps_its_own_venv() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    run_rule = re.search(r"^run: (.*)$", makefile, re.MULTILINE)
+    assert run_rule is not None
+    assert run_rule.group(1).split() == ["$(VENV)/.run-installed", "redis-server"]
+    run_install = makefile.split("$(VENV)/.run-installed: pyproject.toml", 1)[1].split("\n\n")[0]
+    assert "-e ." in run_install and "[dev]" not in run_install and "[test]" not in run_install
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "VENV=.ci-venv" in ci
+    assert not re.search(r"rm -rf \.venv\b", ci)

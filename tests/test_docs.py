@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from importlib.metadata import metadata
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -37,3 +39,57 @@ def test_every_command_is_documented() -> None:
     for option in ("--once", "--loop", "--dry-run", "--json", "--check", "--phone", "--write-env",
                    "--from-telethon", "--channel"):  # fmt: skip
         assert option in readme
+
+
+def tracked_files() -> list[Path]:
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return [REPO / name for name in listed if (REPO / name).is_file()]
+
+
+# Spelled in pieces so that this file does not match itself.
+OUTSIDE_MARKERS = ("../" + "shared", "CONTRACT" + ".md")
+
+
+def test_the_repo_stands_on_its_own() -> None:
+    """Nothing points outside the repository (a clone has no spec folder beside it)."""
+    outside = [
+        f"{path.relative_to(REPO)}"
+        for path in tracked_files()
+        if path.suffix in {".py", ".md", ".toml", ".yaml", ".txt", ""}
+        and path.name != "run"  # .ci/run may know where CI checks out things
+        and (
+            "../shared" in path.read_text(errors="replace")
+            or "CONTRACT.md" in path.read_text(errors="replace")
+        )
+    ]
+    assert outside == []
+    readme = (REPO / "README.md").read_text()
+    for target in re.findall(r"\]\(((?!https?://|#)[^)#]+)", readme):
+        assert (REPO / target).exists(), target  # every relative link resolves in the clone
+
+
+def test_every_redis_key_is_documented() -> None:
+    source = (REPO / "itam_tgstats" / "store.py").read_text()
+    keys = set(re.findall(r'"(tg:[a-z_:]+)"', source))
+    docs = (REPO / "docs" / "redis-keys.md").read_text()
+    assert keys >= {
+        "tg:channel:stats",
+        "tg:channel:posts",
+        "tg:last_update",
+        "tg:status",
+        "tg:lock",
+    }
+    assert all(f"`{key}" in docs for key in keys), keys
+    for field in ("text_html", "media", "link_preview", "poll", "buttons", "forwarded_from",
+                  "edited_at", "author", "thumbnail", "image", "channels"):  # fmt: skip
+        assert f"`{field}`" in docs, field
+
+
+def test_licence_and_package_metadata() -> None:
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    meta = metadata("itam-tgstats")
+    assert meta["License-Expression"] == "MIT"
+    assert meta["Author"] or meta["Author-email"]
+    assert meta.get_all("Project-URL")
