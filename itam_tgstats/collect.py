@@ -31,6 +31,9 @@ from itam_tgstats.store import ChannelWrite, PassStart, Store, next_status, peer
 
 log = logging.getLogger(__name__)
 
+# Downloads take at most this long, and leave this much of TG_TIMEOUT for writing the pass.
+DOWNLOAD_TIMEOUT = 30.0
+DOWNLOAD_MARGIN = 5.0
 # Seconds a lock outlives TG_TIMEOUT, so a crashed holder's lock expires on its own.
 LOCK_GRACE = 30
 
@@ -52,8 +55,8 @@ class ChannelSource(Protocol):
         """One snapshot of the channel."""
         ...
 
-    async def download(self, files: Sequence[MediaFile]) -> dict[str, bytes]:
-        """The files' bytes by key; failed ones left out."""
+    async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
+        """The files' bytes by key, within `timeout` seconds; failed ones left out."""
         ...
 
 
@@ -136,13 +139,19 @@ async def _fetch_and_save(
             "this pass did not contact it",
             retry_at=retry_after,
         )
-    async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
+    async with asyncio.timeout(settings.timeout) as deadline, source_factory(settings) as source:
         try:
             results = await read_channels(source, settings.channels, start.peers)
         finally:
             resolved.update(source.resolved)
         read = [r for r in results if not isinstance(r, ChannelError)]
-        snapshots, downloaded = await with_images([r.snapshot for r in read], source, start.media)
+        snapshots, downloaded = await with_images(
+            [r.snapshot for r in read],
+            source,
+            start.media,
+            store=store,
+            seconds_left=_seconds_left(deadline),
+        )
     failures = [r for r in results if isinstance(r, ChannelError)]
     if not read:
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
@@ -234,23 +243,43 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def with_images(
-    snapshots: Sequence[ChannelSnapshot], source: ChannelSource, stored: frozenset[str]
+    snapshots: Sequence[ChannelSnapshot],
+    source: ChannelSource,
+    stored: frozenset[str],
+    *,
+    store: Store,
+    seconds_left: float,
 ) -> tuple[list[ChannelSnapshot], dict[str, bytes]]:
     """Download the posts' images Redis does not hold yet, for all channels at once; each
     `image` names a stored key or is null (not downloaded, or its download failed: the next
-    pass tries again)."""
+    pass tries again).
+
+    `stored`: the images the stored posts reference; those wanted again are checked to
+    still exist (one round trip) before they count as stored. Downloads get the pass's time
+    left but DOWNLOAD_MARGIN: a slow download never fails the pass.
+    """
     wanted = {f.key: f for snap in snapshots for post in snap.posts for f in post.files}
-    missing = [f for key, f in wanted.items() if key not in stored]
-    downloaded = await source.download(missing) if missing else {}
-    available = (stored & wanted.keys()) | downloaded.keys()
-    if missing:
+    kept = await store.existing(sorted(stored & wanted.keys())) if stored & wanted.keys() else set()
+    missing = [f for key, f in wanted.items() if key not in kept]
+    budget = min(DOWNLOAD_TIMEOUT, seconds_left - DOWNLOAD_MARGIN)
+    downloaded: dict[str, bytes] = {}
+    if missing and budget < 1:
+        log.warning("images: no time left in TG_TIMEOUT; %s left for the next pass", len(missing))
+    elif missing:
+        downloaded = await source.download(missing, timeout=budget)
         log.info(
             "images: %s downloaded, %s failed", len(downloaded), len(missing) - len(downloaded)
         )
+    available = kept | downloaded.keys()
     return [
         ChannelSnapshot(stats=s.stats, posts=[p.with_images(available) for p in s.posts])
         for s in snapshots
     ], downloaded
+
+
+def _seconds_left(deadline: asyncio.Timeout) -> float:
+    when = deadline.when()
+    return float("inf") if when is None else when - asyncio.get_running_loop().time()
 
 
 def _one_line(message: str) -> str:
@@ -266,7 +295,7 @@ def _as_error(
     if isinstance(error, asyncio.CancelledError):
         return interruption.error() if interruption and interruption.signal else error
     if isinstance(error, TimeoutError):
-        return TelegramError(f"the pass took longer than TG_TIMEOUT={settings.timeout} s; gave up")
+        return timeout_error(settings)
     return error
 
 
@@ -339,31 +368,35 @@ async def dry_run(
 ) -> DryRun | None:
     """Fetch without writing; uses the cached peers when Redis answers, and works without it.
 
-    None (skipped) while a pass holds `tg:lock`: one session string must never be used by
-    two processes at once. The dry run only reads the lock; it writes nothing and downloads
-    no image (every `image` is null).
+    None (skipped) while a pass holds `tg:lock`. When Redis answers, the dry run holds the
+    lock itself while it talks to Telegram: one session string must never be used by two
+    processes at once. It writes nothing else and downloads no image (every `image` is null).
     """
     assert settings.session is not None
     cached: list[ResolvedChannel | None] = []
+    token = secrets.token_hex(16)
     store = Store(settings.redis_url)
+    locked = False
     try:
-        if await store.lock_holder() is not None:
-            log.warning("another pass holds tg:lock; skipping the dry run (try again shortly)")
-            return None
-        cached = await store.read_peers(
-            [peer_key(settings.session.account_key, c) for c in settings.channels]
-        )
-    except StoreError as e:
-        log.warning("dry run without Redis: %s", e)
-    finally:
-        await store.aclose()
-    try:
+        try:
+            locked = await store.acquire(token, settings.timeout + LOCK_GRACE)
+            if not locked:
+                log.warning("another pass holds tg:lock; skipping the dry run (try again shortly)")
+                return None
+            cached = await store.read_peers(
+                [peer_key(settings.session.account_key, c) for c in settings.channels]
+            )
+        except StoreError as e:
+            log.warning("dry run without Redis: %s", e)
         async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
             results = await read_channels(source, settings.channels, cached)
     except TimeoutError:
-        raise TelegramError(
-            f"the pass took longer than TG_TIMEOUT={settings.timeout} s; gave up"
-        ) from None
+        raise timeout_error(settings) from None
+    finally:
+        if locked:
+            with contextlib.suppress(StoreError):
+                await store.release(token)
+        await store.aclose()
     snapshots = {
         channel_key_name(c): ChannelSnapshot(
             stats=r.snapshot.stats, posts=[p.with_images(set()) for p in r.snapshot.posts]
@@ -372,6 +405,11 @@ async def dry_run(
         if not isinstance(r, ChannelError)
     }
     return DryRun(snapshots, [r for r in results if isinstance(r, ChannelError)])
+
+
+def timeout_error(settings: Settings) -> TelegramError:
+    """What TG_TIMEOUT running out is reported as."""
+    return TelegramError(f"the pass took longer than TG_TIMEOUT={settings.timeout} s; gave up")
 
 
 def print_dry_run(result: DryRun | None) -> None:

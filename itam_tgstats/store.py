@@ -216,10 +216,14 @@ class Store:
         """Close the connection pool."""
         await self.redis.aclose()
 
-    async def ping(self) -> None:
-        """Check that Redis answers."""
-        async with self._errors("answering PING"):
-            await self.redis.ping()
+    async def existing(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` Redis holds (one round trip)."""
+        async with self._errors("checking the stored images"):
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.exists(key)
+            found = await pipe.execute()
+        return {key for key, exists in zip(keys, found, strict=True) if exists}
 
     async def begin_pass(
         self, token: str, lock_seconds: int, peers: Sequence[str], names: Sequence[str]
@@ -259,11 +263,10 @@ class Store:
             values = await self.redis.mget(list(peers)) if peers else []
         return [parse_peer(v if isinstance(v, str) else None) for v in values]
 
-    async def lock_holder(self) -> str | None:
-        """The token of the pass holding `tg:lock`, if one does."""
-        async with self._errors("reading the lock"):
-            value = await self.redis.get(LOCK_KEY)
-            return str(value) if value is not None else None
+    async def acquire(self, token: str, lock_seconds: int) -> bool:
+        """Take `tg:lock` for `token` (False: another pass holds it)."""
+        async with self._errors("taking the lock"):
+            return bool(await self.redis.set(LOCK_KEY, token, nx=True, ex=lock_seconds))
 
     async def save_pass(
         self,

@@ -133,6 +133,10 @@ class TelegramSource:
             ),
             None,
         )
+        if isinstance(channel, raw.types.ChannelForbidden):
+            raise ChannelError(
+                username, f"channel @{username} is private or not readable by this account"
+            )
         if not isinstance(channel, raw.types.Channel) or channel.megagroup:
             raise ChannelError(username, f"@{username} is not a channel")
         resolved = ResolvedChannel(id=channel.id, access_hash=channel.access_hash)
@@ -209,16 +213,14 @@ class TelegramSource:
         )
         return ChannelSnapshot(stats=stats, posts=posts)
 
-    async def download(self, files: Sequence[MediaFile]) -> dict[str, bytes]:
-        """The files' bytes by key; a file that fails is left out (the next pass retries)."""
+    async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
+        """The files' bytes by key, within `timeout` seconds; a file that fails is left out
+        (the next pass retries)."""
         if not files:
             return {}
         from itam_tgstats.downloads import download_files  # noqa: PLC0415
 
-        # A download never fails the pass: leave most of TG_TIMEOUT for the rest of it.
-        return await download_files(
-            self.client, files, timeout=min(30.0, self.settings.timeout / 2)
-        )
+        return await download_files(self.client, files, timeout=timeout)
 
 
 def _history_query(peer: Any, *, offset_id: int, limit: int) -> Any:
@@ -301,7 +303,13 @@ def session_message(error: tg.RPCError) -> str:
 
 
 def channel_error(username: str, error: tg.RPCError) -> TelegramError:
-    """A refusal as our one-line error: about this channel, or (any other RPC error) the pass."""
+    """A refusal as our one-line error: about this channel, or the whole pass.
+
+    Telegram refusing a request about one channel (400 Bad Request, 403 Forbidden) concerns
+    that channel only; the session (401, 406), FloodWait (420) and server errors (5xx)
+    concern the account, and stop the pass (they are handled before this is called, or
+    fall through to the last line).
+    """
     if isinstance(error, tg.ChannelPrivate | tg.ChannelBanned | tg.ChannelPublicGroupNa):
         return ChannelError(
             username,
@@ -309,4 +317,8 @@ def channel_error(username: str, error: tg.RPCError) -> TelegramError:
         )
     if isinstance(error, STALE_PEER_ERRORS):
         return ChannelError(username, f"channel @{username} cannot be read ({error.ID})")
+    if isinstance(error, tg.BadRequest | tg.Forbidden):
+        return ChannelError(
+            username, f"Telegram refused the request for @{username}: {error.CODE} {error.ID}"
+        )
     return TelegramError(f"Telegram refused the request for @{username}: {error.CODE} {error.ID}")

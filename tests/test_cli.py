@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from pyrogram import raw
 from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
@@ -312,3 +313,22 @@ def test_dash_h_is_help(command: list[str]) -> None:
     assert short.exit_code == 0, short.stderr
     assert short.stdout == runner.invoke(app, [*command, "--help"]).stdout
     assert "-h, --help" in short.stdout
+
+
+def test_dry_run_holds_the_lock_while_it_talks_to_telegram(
+    cli_env: dict[str, str], fake_tg: FakeTelegram, rdb: redis.Redis
+) -> None:
+    """A cron pass starting meanwhile must skip: one session string, one process at a time."""
+    seen: list[str | None] = []
+    real = fake_tg.handlers[raw.functions.messages.GetHistory]
+
+    def spy(query: Any, key: bytes) -> Any:
+        seen.append(rdb.get(LOCK_KEY))
+        return real(query, key)
+
+    fake_tg.handlers[raw.functions.messages.GetHistory] = spy
+    result = invoke("collect", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert len(seen) == 1 and seen[0] is not None  # held during the read
+    assert rdb.exists(LOCK_KEY) == 0  # and released after
+    assert rdb.keys("tg:channel*") == []

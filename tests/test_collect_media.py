@@ -11,7 +11,7 @@ import redis
 from itam_tgstats.store import POSTS_KEY
 from tests.channels import media_channel, post, register_files
 from tests.faketg import FakeChannel, FakeTelegram
-from tests.helpers import make_settings, run_pass
+from tests.helpers import make_settings, run_pass, status
 
 SMALL = {
     2004: [],
@@ -162,3 +162,56 @@ def test_the_render_fields_of_a_video_item(
         "size": 5_000_000,
         "image": "tg:media:61003:m",
     }
+
+
+def test_an_image_deleted_behind_our_back_is_downloaded_again(
+    media_fake: tuple[FakeTelegram, FakeChannel, dict[str, bytes]],
+    redis_url: str,
+    rdb: redis.Redis,
+) -> None:
+    """Posts name an image only while Redis holds it: stored means checked, not assumed."""
+    fake, _channel, _served = media_fake
+    run_pass(settings(fake, redis_url, "small"), fake)
+    rdb.delete("tg:media:60000:m")  # evicted, or deleted by hand
+    fake.calls.clear()
+    run_pass(settings(fake, redis_url, "small"), fake)
+    assert fake.api_calls.count("upload.GetFile") == 1
+    assert rdb.exists("tg:media:60000:m") == 1
+    assert images(stored_posts(rdb)) == SMALL
+
+
+def test_a_channel_configured_again_gets_its_images_back(
+    media_fake: tuple[FakeTelegram, FakeChannel, dict[str, bytes]],
+    redis_url: str,
+    rdb: redis.Redis,
+) -> None:
+    fake, _channel, _served = media_fake
+    fake.add_channel(FakeChannel(id=9, title="other", username="other_channel"))
+    run_pass(settings(fake, redis_url, "small"), fake)
+    # Another channel only: the first one's images go (its keys stay, as they were) ...
+    run_pass(
+        make_settings(
+            fake, redis_url, TG_CHANNEL_USERNAME="other_channel", TG_MEDIA_DOWNLOAD="small"
+        ),
+        fake,
+    )
+    assert media_keys(rdb) == set()
+    # ... and come back, downloaded again, when it is configured again.
+    fake.calls.clear()
+    run_pass(settings(fake, redis_url, "small"), fake)
+    assert fake.api_calls.count("upload.GetFile") == 5
+    assert images(stored_posts(rdb)) == SMALL and len(media_keys(rdb)) == 5
+
+
+def test_slow_downloads_never_fail_the_pass(
+    media_fake: tuple[FakeTelegram, FakeChannel, dict[str, bytes]],
+    redis_url: str,
+    rdb: redis.Redis,
+) -> None:
+    """With TG_TIMEOUT nearly used up by the reads, images wait for the next pass."""
+    fake, _channel, _served = media_fake
+    fake.latency = 0.6  # resolve, then full+history: 1.2 s of the 6 s; 5 s kept for the end
+    assert run_pass(settings(fake, redis_url, "small", TG_TIMEOUT="6"), fake) is True
+    assert "upload.GetFile" not in fake.api_calls
+    assert all(i is None for imgs in images(stored_posts(rdb)).values() for i in imgs)
+    assert status(rdb)["ok"] is True

@@ -179,8 +179,8 @@ def test_redis_killed_between_fetch_and_write(
             persistent_redis.kill()
             return result
 
-        async def download(self, files: Any) -> Any:
-            return await self.source.download(files)
+        async def download(self, files: Any, *, timeout: float) -> Any:
+            return await self.source.download(files, timeout=timeout)
 
     async def main() -> None:
         store = Store(settings.redis_url)

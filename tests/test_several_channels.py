@@ -16,7 +16,7 @@ from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import ChannelsFailed, SessionError
+from itam_tgstats.errors import ChannelsFailed, SessionError, TelegramError
 from itam_tgstats.store import (
     CHANNELS_KEY,
     HISTORY_KEY,
@@ -363,3 +363,31 @@ def test_a_new_first_channel_does_not_adopt_another_channels_history(
     run_pass(make_settings(fake3, redis_url, TG_CHANNEL_USERNAME="itam_jobs, itatmisis"), fake3)
     [point] = [json.loads(m) for m in rdb.zrange(channel_keys("itam_jobs").history, 0, -1)]
     assert point["subscribers"] == 77
+
+
+def test_a_request_refused_for_one_channel_does_not_stop_the_others(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    """400/403 answers concern the channel asked about; the others are still written."""
+    settings = make_settings(fake3, redis_url, TG_CHANNEL_USERNAME=THREE)
+    run_pass(settings, fake3)
+    fake3.fail("channels.GetFullChannel", "CHAT_ADMIN_REQUIRED")
+    with pytest.raises(ChannelsFailed) as caught:
+        run_pass(settings, fake3)
+    [failure] = caught.value.failures
+    assert failure.message == (
+        f"Telegram refused the request for @{failure.username}: 400 CHAT_ADMIN_REQUIRED"
+    )
+    written = [n for n, c in status(rdb)["channels"].items() if c["ok"]]
+    assert len(written) == 2
+
+
+def test_a_server_error_on_one_channel_stops_the_pass(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    settings = make_settings(fake3, redis_url, TG_CHANNEL_USERNAME=THREE)
+    fake3.fail("contacts.ResolveUsername", "INTERNAL", times=100)  # past every retry
+    with pytest.raises(TelegramError) as caught:
+        run_pass(settings, fake3)
+    assert not isinstance(caught.value, ChannelsFailed)
+    assert rdb.keys("tg:channel*") == []
