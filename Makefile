@@ -44,7 +44,7 @@ check: lint typecheck deploy-check test
 # Install what running needs, make sure a Redis answers on localhost:6379, and run one pass
 # (needs .env). A Redis it had to start keeps running: stop it with `redis-cli shutdown`.
 run: $(VENV)/.run-installed redis-server
-	@scripts/ensure-local-redis
+	@scripts/ensure-local-redis $(PY)
 	$(VENV)/bin/tgstats collect --once
 
 # Calls, round trips, pass time and start-up against the stand-in Telegram (50 ms a call).

@@ -277,7 +277,9 @@ def engagement(post: dict[str, Any]) -> float | None:
     views = post.get("views")
     if not isinstance(views, int) or views <= 0:
         return None
-    acted = sum(int(post.get(k) or 0) for k in ("reactions_total", "comments_count", "forwards"))
+    counts = [post.get(k) for k in ("reactions_total", "comments_count", "forwards")]
+    # Redis may hold anything: only counters that are numbers count.
+    acted = sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
     return acted / views
 
 

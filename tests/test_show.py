@@ -317,3 +317,9 @@ def test_show_honours_no_color_on_a_utf8_terminal(env: dict[str, str], rdb: redi
     assert "\x1b" not in plain
     assert plain.isascii() and "+300 30 d" in plain
     assert any(re.match(r"\s*\*\s+20\s", line) for line in plain.splitlines())
+
+
+def test_engagement_ignores_counters_that_are_not_numbers() -> None:
+    """Whatever another writer left in Redis, `show` does not crash on it."""
+    assert show.engagement({"views": 10, "reactions_total": "lots", "comments_count": 2}) == 0.2
+    assert show.engagement({"views": 10, "forwards": [1], "comments_count": None}) == 0.0
