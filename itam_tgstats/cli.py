@@ -329,11 +329,18 @@ def session(
             api_id, api_hash = run(lambda: _ask_credentials(settings, prompter))
             credentials = session_.Credentials(api_id, api_hash)
             result = run(lambda: asyncio.run(session_.login(credentials, prompter, phone=phone)))
-        if write_env is not None:
-            run(lambda: envfile.write_env(write_env, result))
-            prompter.say(f"TG_SESSION_STRING written to {write_env} (mode 0600).")
-        else:
+        if write_env is None:
             sys.stdout.write(result + "\n")
+            return
+        try:
+            envfile.write_env(write_env, result)
+        except ConfigError as e:
+            # The login is done and stays active: losing its string would mean another login.
+            sys.stdout.write(result + "\n")
+            sys.stdout.flush()
+            reason = e.message.removesuffix("; nothing was written")
+            raise fail(f"{reason}; the session string was printed on stdout instead", 2) from None
+        prompter.say(f"TG_SESSION_STRING written to {write_env} (mode 0600).")
     except KeyboardInterrupt:
         raise fail("interrupted: nothing was written", 130) from None
 

@@ -1,5 +1,9 @@
 """Media downloads: one upload.getFile per file, concurrently, on the file's data center.
 
+At most MAX_CONCURRENT_FILES files are fetched at once in one call, whatever their data
+centers: a hundred posts hold well over a hundred files, and a pass should not ask Telegram
+for all of them at the same moment.
+
 Files on the account's home data center are fetched over the client's own connection. For
 another data center the client needs a session there, which Pyrogram opens with
 `Client.get_session(dc_id)`: help.getConfig (for the address), a new auth key,
@@ -39,6 +43,9 @@ DOWNLOAD_TIMEOUT = 30.0
 # times as Pyrogram's default would.
 CALL_ATTEMPTS = 2
 
+# Files fetched at the same time in one download_files call (each file's chunks in turn).
+MAX_CONCURRENT_FILES = 10
+
 
 class UnexpectedAnswer(Exception):
     """upload.getFile answered with something other than the file's bytes."""
@@ -48,6 +55,9 @@ async def download_files(
     client: Client, files: Sequence[MediaFile], *, timeout: float = DOWNLOAD_TIMEOUT
 ) -> dict[str, bytes]:
     """Download `files` concurrently: key → bytes for those that came, in at most `timeout` s.
+
+    At most MAX_CONCURRENT_FILES are out at once; the others wait for a slot (and count as
+    not answered if the deadline comes first).
 
     A file that fails (an expired file reference, a FloodWait, a timeout, any Telegram or
     network error) is logged in one line and left out; nothing is raised but cancellation.
@@ -78,9 +88,10 @@ class _Downloads:
         self.pending = {f.key for f in files}
         self.done: dict[str, bytes] = {}
         self.opened: set[int] = set()  # DCs whose sessions this call opened, and stops
+        self.slots = asyncio.Semaphore(MAX_CONCURRENT_FILES)
 
     async def from_dc(self, dc_id: int) -> None:
-        """A session on `dc_id` first (opened once), then all its files at once."""
+        """A session on `dc_id` first (opened once), then its files, as slots free up."""
         files = self.by_dc[dc_id]
         try:
             session = await self.session(dc_id)
@@ -97,7 +108,8 @@ class _Downloads:
 
     async def one(self, session: Any, file: MediaFile) -> None:
         try:
-            self.done[file.key] = await _fetch(session, file)
+            async with self.slots:
+                self.done[file.key] = await _fetch(session, file)
         except tg.FileReferenceExpired:
             log.info("media %s not downloaded: file reference expired", file.key)
         except Exception as e:  # noqa: BLE001 - a missing file never fails the pass

@@ -7,13 +7,19 @@ session string is the only thing the command prints on stdout.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from itam_tgstats.errors import ConfigError, SessionError, TelegramError
 from itam_tgstats.sessions import SessionStringError, parse_session_string
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What --phone and the prompt expect; Telegram refuses anything else as PHONE_NUMBER_INVALID.
+PHONE_EXAMPLE = "+79990001122"
 
 CODE_ATTEMPTS = 3
 PASSWORD_ATTEMPTS = 3
@@ -87,8 +93,21 @@ async def login(
         raise TelegramError(
             f"Telegram asks to wait {e.value} s before it sends another code; try again then"
         ) from None
-    except (tg.PhoneNumberInvalid, tg.PhoneNumberBanned, tg.PhoneNumberFlood) as e:
-        raise SessionError(f"Telegram refused the phone number {phone} ({e.ID})") from None
+    except tg.PhoneNumberInvalid:
+        raise ConfigError(
+            f"{phone!r} is not a valid phone number (PHONE_NUMBER_INVALID): give it in "
+            f"international format, + and the country code, e.g. {PHONE_EXAMPLE}"
+        ) from None
+    except tg.PhoneNumberBanned:
+        raise TelegramError(
+            f"Telegram has banned the phone number {phone} (PHONE_NUMBER_BANNED); "
+            "log in with another account"
+        ) from None
+    except tg.PhoneNumberFlood:
+        raise TelegramError(
+            f"Telegram sends no more login codes to {phone} for now: too many tries "
+            "(PHONE_NUMBER_FLOOD); try again in a few hours"
+        ) from None
     except tg.RPCError as e:
         raise TelegramError(f"Telegram refused the login: {e.CODE} {e.ID}") from None
     finally:
@@ -104,13 +123,31 @@ async def _connect(client: Any) -> None:
     await connect_client(client)
 
 
+async def _network(call: Awaitable[T]) -> T:
+    """Await one of the client's calls; a network failure Pyrogram gave up on is TelegramError.
+
+    Once connected, Pyrogram retries a broken connection and server errors itself and then
+    raises TimeoutError ("Failed to invoke … after 10 retries"), or an OSError such as
+    ConnectionError when the client lost its connection. Only the calls are wrapped: an
+    OSError from reading the terminal is not Telegram's.
+    """
+    from itam_tgstats.telegram import describe  # noqa: PLC0415 - loads Pyrogram
+
+    try:
+        return await call
+    except OSError as e:  # TimeoutError included
+        raise TelegramError(
+            f"cannot reach Telegram: the login was cut off ({describe(e)}); try again"
+        ) from None
+
+
 async def _sign_in(client: Any, prompter: Prompter, phone: str, tg: Any) -> None:
     """The code (and password) part of the login; returns once the account is logged in."""
     sent = await _send_code(client, phone, tg)
     for attempt in range(1, CODE_ATTEMPTS + 1):
         code = prompter.ask("Login code (Telegram sent it to your app)").strip()
         try:
-            user = await client.sign_in(phone, sent.phone_code_hash, code)
+            user = await _network(client.sign_in(phone, sent.phone_code_hash, code))
         except tg.PhoneCodeInvalid:
             if attempt == CODE_ATTEMPTS:
                 raise SessionError(
@@ -140,7 +177,7 @@ def _no_account(phone: str) -> SessionError:
 
 async def _send_code(client: Any, phone: str, tg: Any) -> Any:
     try:
-        return await client.send_code(phone)
+        return await _network(client.send_code(phone))
     except tg.PhoneNumberUnoccupied:
         raise _no_account(phone) from None
 
@@ -149,7 +186,7 @@ async def _check_password(client: Any, prompter: Prompter, tg: Any) -> None:
     for attempt in range(1, PASSWORD_ATTEMPTS + 1):
         password = prompter.secret("Two-step verification password")
         try:
-            await client.check_password(password)
+            await _network(client.check_password(password))
         except tg.PasswordHashInvalid:
             if attempt == PASSWORD_ATTEMPTS:
                 raise SessionError(

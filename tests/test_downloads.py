@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from itam_tgstats.config import Settings
-from itam_tgstats.downloads import download_files
+from itam_tgstats.downloads import MAX_CONCURRENT_FILES, download_files
 from itam_tgstats.models import MediaFile
 from itam_tgstats.telegram import TelegramSource
 from tests.conftest import FAKE_API_HASH
@@ -108,6 +108,29 @@ def test_downloads_run_concurrently() -> None:
     # getFile) while the home DC's files download; one at a time would be 16 or more.
     elapsed = max(e for *_, e in fake.dc_timeline) - min(s for *_, s, _ in fake.dc_timeline)
     assert elapsed < 6 * fake.latency
+
+
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one moment (one that ends as another starts does not count)."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = current = 0
+    for _, step in events:
+        current += step
+        most = max(most, current)
+    return most
+
+
+def test_at_most_ten_files_are_fetched_at_once() -> None:
+    """25 files: ten out at once, not 25 and not one at a time; all of them come."""
+    fake = FakeTelegram()
+    fake.latency = 0.1
+    files = add_files(fake, 25, 2)
+    got = download(fake, [f.media_file() for f in files])
+    assert got == {f.key: f.data for f in files}
+    assert fake.calls == ["upload.GetFile"] * 25
+    assert fake.max_in_flight == MAX_CONCURRENT_FILES == 10
+    spans = [(start, end) for _, name, start, end in fake.dc_timeline if name == "upload.GetFile"]
+    assert max_overlap(spans) == 10
 
 
 # -- another DC -----------------------------------------------------------------------------

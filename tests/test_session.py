@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
+import functools
 import os
 import shutil
 import struct
@@ -15,11 +17,14 @@ from typing import Any
 
 import pexpect
 import pytest
+from pyrogram import Client
+from pyrogram.session import Session
 from typer.testing import CliRunner
 
+from itam_tgstats import envfile
 from itam_tgstats import session as session_module
 from itam_tgstats.cli import app
-from itam_tgstats.errors import SessionError, TelegramError
+from itam_tgstats.errors import ConfigError, SessionError, TelegramError
 from itam_tgstats.session import Credentials, login
 from itam_tgstats.sessions import parse_session_string
 from tests.conftest import FAKE_API_HASH
@@ -125,6 +130,151 @@ def test_unregistered_phone_is_not_signed_up(server: FakeTelegram) -> None:
     assert str(caught.value) == (
         "+79990000000 has no Telegram account; this tool does not sign up new accounts: "
         "register it with an official Telegram app first"
+    )
+
+
+def auth_calls(fake: FakeTelegram) -> list[str]:
+    """The login's calls, without the auth key handshake."""
+    return [c for c in fake.api_calls if c.startswith("auth.")]
+
+
+def test_a_mistyped_phone_number_is_bad_input_naming_the_format(
+    env: dict[str, str], server: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A number cut short: Telegram (and the stand-in) answer PHONE_NUMBER_INVALID."""
+    login_in_cli(server, monkeypatch)
+    result = CliRunner().invoke(app, ["session"], input="+7 999\n")
+    assert (result.exit_code, result.stdout) == (2, "")
+    # the prompt's line, then the error (CliRunner does not echo the answer)
+    assert result.stderr.endswith(
+        "Phone number, international format (+7…): "
+        "error: '+7 999' is not a valid phone number (PHONE_NUMBER_INVALID): give it in "
+        "international format, + and the country code, e.g. +79990001122\n"
+    )
+    assert auth_calls(server) == ["auth.SendCode"]
+    server.fail("auth.SendCode", "PHONE_NUMBER_INVALID")  # whatever the number looks like
+    with pytest.raises(ConfigError) as caught:
+        do_login(server, Script())
+    assert str(caught.value).startswith(f"'{PHONE}' is not a valid phone number")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            "PHONE_NUMBER_BANNED",
+            f"Telegram has banned the phone number {PHONE} (PHONE_NUMBER_BANNED); "
+            "log in with another account",
+        ),
+        (
+            "PHONE_NUMBER_FLOOD",
+            f"Telegram sends no more login codes to {PHONE} for now: too many tries "
+            "(PHONE_NUMBER_FLOOD); try again in a few hours",
+        ),
+    ],
+)
+def test_a_phone_number_telegram_refuses_is_a_telegram_error(
+    server: FakeTelegram, error: str, message: str
+) -> None:
+    server.fail("auth.SendCode", error)
+    with pytest.raises(TelegramError) as caught:
+        do_login(server, Script())
+    assert (caught.value.exit_code, str(caught.value)) == (4, message)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Pyrogram's own retries (10 of them) without its 1 s pause between them."""
+    original = Client.invoke
+    monkeypatch.setattr(Client, "invoke", functools.partialmethod(original, retry_delay=0.01))
+    return int(Session.MAX_RETRIES)
+
+
+def login_in_cli(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch, after: Any = None) -> None:
+    """The CLI's login goes to the stand-in; `after()` runs once it succeeded."""
+
+    async def against_fake(*args: Any, **kwargs: Any) -> str:
+        minted = await login(*args, protocol_factory=fake.protocol_factory, **kwargs)
+        if after is not None:
+            after()
+        return minted
+
+    monkeypatch.setattr(session_module, "login", against_fake)
+
+
+def test_server_errors_mid_login_end_as_one_line_exit_4(
+    env: dict[str, str],
+    server: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    quick_retries: int,
+) -> None:
+    """Connected, then auth.sendCode fails until Pyrogram gives up: TimeoutError inside."""
+    login_in_cli(server, monkeypatch)
+    server.fail("auth.SendCode", "INTERNAL", times=quick_retries)
+    result = CliRunner().invoke(app, ["session", "--phone", PHONE])
+    assert (result.exit_code, result.stdout) == (4, "")
+    assert result.stderr.splitlines()[-1] == (
+        "error: cannot reach Telegram: the login was cut off (TimeoutError: Failed to invoke "
+        f'"auth.SendCode" after {quick_retries} retries); try again'
+    )
+    assert "Traceback" not in result.stderr
+    assert auth_calls(server) == ["auth.SendCode"] * quick_retries
+    assert server.open_connections == 0
+
+
+def cut_off_at_the_code(fake: FakeTelegram) -> tuple[Script, type]:
+    """A person at the prompts, and the stand-in's transport whose sends fail (connection
+    reset) from the moment the login code is asked: the network goes away mid-login."""
+
+    class Breaking(fake.protocol_factory):  # type: ignore[misc, name-defined]
+        broken = False
+
+        async def send(self, data: bytes) -> None:
+            if Breaking.broken:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            await super().send(data)
+
+    class CutOff(Script):
+        def ask(self, prompt: str) -> str:
+            if prompt.startswith("Login code"):
+                Breaking.broken = True
+            return super().ask(prompt)
+
+    return CutOff("12345"), Breaking
+
+
+def test_a_connection_lost_mid_login_is_one_telegram_error(
+    server: FakeTelegram, quick_retries: int
+) -> None:
+    script, transport = cut_off_at_the_code(server)
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(login(CREDENTIALS, script, phone=PHONE, protocol_factory=transport))
+    assert str(caught.value) == (
+        "cannot reach Telegram: the login was cut off (TimeoutError: Failed to invoke "
+        f'"auth.SignIn" after {quick_retries} retries); try again'
+    )
+    assert auth_calls(server) == ["auth.SendCode"]  # the sign-in never got through
+    assert server.open_connections == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ConnectionResetError(104, "Connection reset by peer"),
+         "ConnectionResetError: [Errno 104] Connection reset by peer"),
+        (ConnectionError("Client has not been started yet"),
+         "ConnectionError: Client has not been started yet"),
+        (TimeoutError("Request timed out"), "TimeoutError: Request timed out"),
+    ],
+)  # fmt: skip
+def test_any_os_error_from_a_login_call_is_one_telegram_error(error: OSError, reason: str) -> None:
+    async def call() -> None:
+        raise error
+
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(session_module._network(call()))
+    assert str(caught.value) == (
+        f"cannot reach Telegram: the login was cut off ({reason}); try again"
     )
 
 
@@ -437,6 +587,55 @@ def test_write_env_onto_someone_elses_file_is_one_line(
         f"error: --write-env {path} belongs to another user (uid {owner}); "
         "run as that user or choose another file\n"
     )
+
+
+# --- --write-env failing after the login ------------------------------------------------
+
+
+def test_write_env_failing_after_the_login_prints_the_session_string(
+    env: dict[str, str], server: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up between the check and the write: the fresh string is not lost."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("REDIS_URL=redis://r\n")
+
+    def disk_full(_path: Path, _data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(envfile, "_replace", disk_full)
+    login_in_cli(server, monkeypatch)
+    result = CliRunner().invoke(
+        app, ["session", "--phone", PHONE, "--write-env", str(env_file)], input="12345\n"
+    )
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Logged in. The session string follows on stdout.\n"
+        f"error: --write-env {env_file}: cannot write it (No space left on device); "
+        "the session string was printed on stdout instead\n"
+    )
+    [line] = result.stdout.splitlines()
+    data = parse_session_string(line)
+    assert server.logged_in[bytes.fromhex(data.auth_key_id)] == 424242
+    assert env_file.read_text() == "REDIS_URL=redis://r\n"
+
+
+def test_write_env_folder_made_read_only_during_the_login_prints_the_session_string(
+    env: dict[str, str], server: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    env_file = folder / ".env"
+    login_in_cli(server, monkeypatch, after=lambda: folder.chmod(0o555))
+    result = CliRunner().invoke(
+        app, ["session", "--phone", PHONE, "--write-env", str(env_file)], input="12345\n"
+    )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"error: --write-env {env_file}: this user cannot write in the folder {folder}; "
+        "the session string was printed on stdout instead"
+    )
+    assert parse_session_string(result.stdout.strip()).user_id == 424242
+    assert list(folder.iterdir()) == []
 
 
 def test_write_env_from_telethon_keeps_the_rest_of_the_file(
