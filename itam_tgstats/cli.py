@@ -141,7 +141,7 @@ def collect(
     failed, 5 Redis unreachable, 130/143 interrupted.
     """
     from itam_tgstats import collect as pass_  # noqa: PLC0415
-    from itam_tgstats import runner  # noqa: PLC0415
+    from itam_tgstats import dryrun, runner  # noqa: PLC0415
     from itam_tgstats.store import Store  # noqa: PLC0415
 
     if loop and dry_run:
@@ -151,10 +151,10 @@ def collect(
     if dry_run:
         snapshot = run(
             lambda: runner.run_with_signals(
-                lambda _i: pass_.dry_run(settings, pass_.default_source_factory)
+                lambda _i: dryrun.dry_run(settings, pass_.default_source_factory)
             )
         )
-        run(lambda: pass_.print_dry_run(snapshot))
+        run(lambda: dryrun.print_dry_run(snapshot))
         return
 
     async def one_pass(interruption: runner.Interruption) -> bool:

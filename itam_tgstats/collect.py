@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from itam_tgstats.config import Settings, channel_key_name
 from itam_tgstats.errors import (
@@ -24,10 +20,12 @@ from itam_tgstats.errors import (
     StoreError,
     TelegramError,
     TgStatsError,
+    one_line,
 )
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
-from itam_tgstats.store import ChannelWrite, PassStart, Store, next_status, peer_key
+from itam_tgstats.status import next_status, retry_after_time
+from itam_tgstats.store import ChannelWrite, PassStart, Store, peer_key
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +130,7 @@ async def _fetch_and_save(
 
     `resolved` receives the channels resolved, also when the pass fails.
     """
-    retry_after = _retry_after(start.status)
+    retry_after = retry_after_time(start.status)
     if retry_after is not None and retry_after > time.time():
         raise TelegramError(
             f"Telegram asked to wait until {iso_utc(retry_after)} (FloodWait); "
@@ -182,7 +180,7 @@ async def _fetch_and_save(
             now=now,
             ok=partial is None,
             exit_code=partial.exit_code if partial else 0,
-            error=_one_line(partial.message) if partial else None,
+            error=one_line(partial.message) if partial else None,
             channels=errors,
         ),
         token=token,
@@ -282,10 +280,6 @@ def _seconds_left(deadline: asyncio.Timeout) -> float:
     return float("inf") if when is None else when - asyncio.get_running_loop().time()
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())[:500]
-
-
 def _as_error(
     error: BaseException, settings: Settings, interruption: Interruption | None
 ) -> BaseException:
@@ -318,17 +312,17 @@ async def _record_failure(
     else:
         message, code = f"unexpected error: {type(error).__name__}: {error}", 1
     # Every channel failed: each with its own reason when known, else the pass's.
-    reasons = {n: _one_line(message) for n in names}
+    reasons = {n: one_line(message) for n in names}
     if isinstance(error, ChannelsFailed | ChannelError):
         failed = error.failures if isinstance(error, ChannelsFailed) else [error]
-        by_username = {channel_key_name(f.username): _one_line(f.message) for f in failed}
+        by_username = {channel_key_name(f.username): one_line(f.message) for f in failed}
         reasons.update({n: by_username[n] for n in names if n in by_username})
     status = next_status(
         start.status,
         now=time.time(),
         ok=False,
         exit_code=code,
-        error=_one_line(message),
+        error=one_line(message),
         retry_after=error.retry_at if isinstance(error, TelegramError) else None,
         channels=reasons,
     )
@@ -338,89 +332,6 @@ async def _record_failure(
         log.warning("could not record the failure in tg:status: %s", e)
 
 
-def _retry_after(status: dict[str, Any] | None) -> float | None:
-    value = (status or {}).get("retry_after")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC).timestamp()
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What a dry run read: snapshots by channel key name, in order, and the failures."""
-
-    snapshots: dict[str, ChannelSnapshot]
-    failures: list[ChannelError]
-
-    def to_json(self) -> dict[str, Any]:
-        """`{"stats", "posts"}` for one channel (as the original worker's keys hold them),
-        `{"channels": {<name>: {"stats", "posts"}}}` for several."""
-        if len(self.snapshots) + len(self.failures) == 1 and self.snapshots:
-            return next(iter(self.snapshots.values())).to_json()
-        return {"channels": {name: s.to_json() for name, s in self.snapshots.items()}}
-
-
-async def dry_run(
-    settings: Settings, source_factory: SourceFactory = default_source_factory
-) -> DryRun | None:
-    """Fetch without writing; uses the cached peers when Redis answers, and works without it.
-
-    None (skipped) while a pass holds `tg:lock`. When Redis answers, the dry run holds the
-    lock itself while it talks to Telegram: one session string must never be used by two
-    processes at once. It writes nothing else and downloads no image (every `image` is null).
-    """
-    assert settings.session is not None
-    cached: list[ResolvedChannel | None] = []
-    token = secrets.token_hex(16)
-    store = Store(settings.redis_url)
-    locked = False
-    try:
-        try:
-            locked = await store.acquire(token, settings.timeout + LOCK_GRACE)
-            if not locked:
-                log.warning("another pass holds tg:lock; skipping the dry run (try again shortly)")
-                return None
-            cached = await store.read_peers(
-                [peer_key(settings.session.account_key, c) for c in settings.channels]
-            )
-        except StoreError as e:
-            log.warning("dry run without Redis: %s", e)
-        async with asyncio.timeout(settings.timeout), source_factory(settings) as source:
-            results = await read_channels(source, settings.channels, cached)
-    except TimeoutError:
-        raise timeout_error(settings) from None
-    finally:
-        if locked:
-            with contextlib.suppress(StoreError):
-                await store.release(token)
-        await store.aclose()
-    snapshots = {
-        channel_key_name(c): ChannelSnapshot(
-            stats=r.snapshot.stats, posts=[p.with_images(set()) for p in r.snapshot.posts]
-        )
-        for c, r in zip(settings.channels, results, strict=True)
-        if not isinstance(r, ChannelError)
-    }
-    return DryRun(snapshots, [r for r in results if isinstance(r, ChannelError)])
-
-
 def timeout_error(settings: Settings) -> TelegramError:
     """What TG_TIMEOUT running out is reported as."""
     return TelegramError(f"the pass took longer than TG_TIMEOUT={settings.timeout} s; gave up")
-
-
-def print_dry_run(result: DryRun | None) -> None:
-    """The dry run's output on stdout (nothing if skipped); then its failures, if any, raised:
-    one channel's own error when every channel failed alone, else ChannelsFailed."""
-    if result is None:
-        return
-    total = len(result.snapshots) + len(result.failures)
-    if result.snapshots:
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
-    if len(result.failures) == 1 and total == 1:
-        raise result.failures[0]
-    if result.failures:
-        raise ChannelsFailed(result.failures, total)

@@ -28,6 +28,7 @@ from typing import Any
 from pyrogram import Client, raw
 from pyrogram import errors as tg
 
+from itam_tgstats.errors import describe
 from itam_tgstats.models import MediaFile
 
 log = logging.getLogger(__name__)
@@ -180,5 +181,4 @@ def _describe(error: BaseException) -> str:
         return f"FloodWait of {error.value} s"
     if isinstance(error, tg.RPCError):
         return f"{error.CODE} {error.ID}"
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
+    return describe(error)

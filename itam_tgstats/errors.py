@@ -69,3 +69,14 @@ class Interrupted(TgStatsError):
     def __init__(self, signal_name: str, exit_code: int) -> None:
         super().__init__(f"interrupted by {signal_name}: nothing partial was written")
         self.exit_code = exit_code
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """Text as one line (whitespace runs, newlines included, become one space), cut at `limit`."""
+    return " ".join(text.split())[:limit]
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: `KeyError: 0`, `ConnectionError`."""
+    text = one_line(str(error), limit)
+    return f"{type(error).__name__}: {text}"[:limit] if text else type(error).__name__

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from itam_tgstats.errors import ConfigError, SessionError, TelegramError
+from itam_tgstats.errors import ConfigError, SessionError, TelegramError, describe
 from itam_tgstats.sessions import SessionStringError, parse_session_string
 
 log = logging.getLogger(__name__)
@@ -131,8 +131,6 @@ async def _network(call: Awaitable[T]) -> T:
     ConnectionError when the client lost its connection. Only the calls are wrapped: an
     OSError from reading the terminal is not Telegram's.
     """
-    from itam_tgstats.telegram import describe  # noqa: PLC0415 - loads Pyrogram
-
     try:
         return await call
     except OSError as e:  # TimeoutError included

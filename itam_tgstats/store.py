@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import describe_redis_url
-from itam_tgstats.errors import StoreError
-from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, iso_utc
+from itam_tgstats.errors import StoreError, one_line
+from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
 
 log = logging.getLogger(__name__)
 
@@ -125,54 +125,6 @@ class ChannelWrite:
     first: bool  # the first configured channel: also the original worker's keys
 
 
-def next_status(
-    previous: dict[str, Any] | None,
-    *,
-    now: float,
-    ok: bool,
-    exit_code: int = 0,
-    error: str | None = None,
-    retry_after: float | None = None,
-    channels: Mapping[str, str | None] | None = None,
-) -> dict[str, Any]:
-    """`tg:status` after a pass: failures counted in a row, reset by a success.
-
-    `channels`: each configured channel's name → its error this pass (None: read). A
-    partial pass (some channels read, some not) is recorded as a failure: `ok` false,
-    `last_success_at` unchanged; its channels say which were read.
-    """
-    prev = previous if isinstance(previous, dict) else {}
-    failures = prev.get("consecutive_failures")
-    failures = failures if isinstance(failures, int) and failures >= 0 else 0
-    status = {
-        "ok": ok,
-        "last_success_at": iso_utc(now) if ok else prev.get("last_success_at"),
-        "last_failure_at": prev.get("last_failure_at") if ok else iso_utc(now),
-        "last_error": prev.get("last_error") if ok else error,
-        "exit_code": exit_code,
-        "consecutive_failures": 0 if ok else failures + 1,
-        "retry_after": iso_utc(retry_after) if retry_after is not None else None,
-    }
-    if channels is not None:
-        before = prev.get("channels")
-        before = before if isinstance(before, dict) else {}
-        status["channels"] = {
-            name: channel_status(before.get(name), now=now, error=channel_error)
-            for name, channel_error in channels.items()
-        }
-    return status
-
-
-def channel_status(previous: Any, *, now: float, error: str | None) -> dict[str, Any]:
-    """One channel's entry in `tg:status.channels`."""
-    prev = previous if isinstance(previous, dict) else {}
-    return {
-        "ok": error is None,
-        "last_error": prev.get("last_error") if error is None else error,
-        "last_success_at": iso_utc(now) if error is None else prev.get("last_success_at"),
-    }
-
-
 def history_point(snapshot: ChannelSnapshot, now: int) -> str:
     """A `tg:channel:history` member: compact JSON."""
     point = {
@@ -206,7 +158,7 @@ class Store:
         try:
             yield
         except (RedisError, OSError) as e:
-            detail = " ".join(str(e).split())[:200] or type(e).__name__
+            detail = one_line(str(e), 200) or type(e).__name__
             raise StoreError(
                 f"Redis at {describe_redis_url(self.url)} failed while {doing}: {detail}; "
                 "check REDIS_URL and that Redis is running"

@@ -19,7 +19,7 @@ from pyrogram import Client, raw
 from pyrogram import errors as tg
 
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import ChannelError, SessionError, TelegramError
+from itam_tgstats.errors import ChannelError, SessionError, TelegramError, describe, one_line
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.posts import build_posts, build_stats, complete_posts, history_total
 
@@ -103,8 +103,8 @@ class TelegramSource:
             # Pyrogram gave up after its retries (TG_TIMEOUT ends a pass by cancelling it,
             # which raises CancelledError here, not TimeoutError).
             raise TelegramError(
-                f"Telegram kept failing ({one_line(e)}): server errors or a broken connection; "
-                "the next pass tries again"
+                f"Telegram kept failing ({one_line(str(e), 300)}): server errors or a broken "
+                "connection; the next pass tries again"
             ) from None
         except tg.FloodWait as e:
             seconds = int(e.value or 0)
@@ -280,18 +280,6 @@ async def close_client(client: Client) -> None:
             await client.storage.close()
     except Exception:  # cleanup must not hide the error being reported
         log.debug("closing the client failed", exc_info=True)
-
-
-def describe(error: BaseException) -> str:
-    """`KeyError: 0`, `ConnectionError`: the class and its message, as one short line."""
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:200] if text else type(error).__name__
-
-
-def one_line(error: BaseException) -> str:
-    """An exception as one short line."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:300]
 
 
 def session_message(error: tg.RPCError) -> str:
