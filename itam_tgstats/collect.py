@@ -204,7 +204,7 @@ async def _fetch_and_save(
             len(write.snapshot.posts),
         )
     for failure in failures:
-        log.error("not read: %s", failure.message)
+        log.warning("not read this pass (its last snapshot stays): %s", failure.message)
     return failures
 
 
