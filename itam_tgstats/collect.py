@@ -97,6 +97,7 @@ async def collect_once(
             source_factory=source_factory,
             start=start,
             token=token,
+            names=names,
             resolved=resolved,
         )
     except BaseException as e:
@@ -107,7 +108,7 @@ async def collect_once(
             token,
             error,
             names=names,
-            peers={peer_key(settings.session.account_key, u): c for u, c in resolved.items()},
+            peers=_peer_keys(settings, resolved),
         )
         if error is e:
             raise
@@ -124,6 +125,7 @@ async def _fetch_and_save(
     source_factory: SourceFactory,
     start: PassStart,
     token: str,
+    names: list[str],
     resolved: dict[str, ResolvedChannel],
 ) -> list[ChannelError]:
     """Read every channel and write those read; the channels that failed, if others did not.
@@ -153,7 +155,6 @@ async def _fetch_and_save(
     failures = [r for r in results if isinstance(r, ChannelError)]
     if not read:
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
-    names = [channel_key_name(c) for c in settings.channels]
     errors = {
         n: (r.message if isinstance(r, ChannelError) else None)
         for n, r in zip(names, results, strict=True)
@@ -186,11 +187,7 @@ async def _fetch_and_save(
         token=token,
         now=int(now),
         history_days=settings.history_days,
-        peers={
-            peer_key(settings.session.account_key, channel): result.channel  # type: ignore[union-attr]
-            for channel, result in zip(settings.channels, results, strict=True)
-            if not isinstance(result, ChannelError) and result.resolved
-        },
+        peers=_peer_keys(settings, resolved),
         media=downloaded,
         stale_media=start.media - referenced,
     )
@@ -232,6 +229,14 @@ async def read_channels(
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     return [task.result() for task in tasks]
+
+
+def _peer_keys(
+    settings: Settings, resolved: dict[str, ResolvedChannel]
+) -> dict[str, ResolvedChannel]:
+    """The channels resolved this pass, by their `tg:peer:…` key."""
+    assert settings.session is not None
+    return {peer_key(settings.session.account_key, u): c for u, c in resolved.items()}
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
