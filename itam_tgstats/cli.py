@@ -181,8 +181,8 @@ def show(
         typer.Option(
             "--json",
             help='Print {"stats", "posts", "last_update", "status", "history"} as stored '
-            "(the first channel's; null where missing; history oldest first), and with "
-            'several channels configured "channels": each one\'s {"stats", "posts", "history"}.',
+            "(the first channel's; null where missing; history oldest first), and "
+            '"channels": every configured channel\'s {"stats", "posts", "history"}.',
         ),
     ] = False,
     check: Annotated[

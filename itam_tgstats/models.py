@@ -84,8 +84,7 @@ class Post:
 
     def image_keys(self) -> set[str]:
         """The `tg:media:…` keys this post's JSON references."""
-        cards = [*self.media, self.link_preview or {}]
-        return {c["image"] for c in cards if isinstance(c.get("image"), str)}
+        return images_of(self.media, self.link_preview)
 
     def with_images(self, available: set[str] | frozenset[str]) -> Post:
         """The post with every `image` not in `available` set to null (not stored yet)."""
@@ -119,3 +118,10 @@ class ResolvedChannel:
 
     id: int
     access_hash: int
+
+
+def images_of(media: Any, link_preview: Any) -> set[str]:
+    """The `image` keys a post's `media` items and `link_preview` name (stored JSON too:
+    anything that is not the expected shape is skipped)."""
+    cards = [*(media if isinstance(media, list) else []), link_preview]
+    return {c["image"] for c in cards if isinstance(c, dict) and isinstance(c.get("image"), str)}

@@ -15,7 +15,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import describe_redis_url
 from itam_tgstats.errors import StoreError, one_line
-from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
+from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, images_of
 
 log = logging.getLogger(__name__)
 
@@ -355,15 +355,9 @@ def image_keys(posts: Any) -> set[str]:
     """The `tg:media:…` keys that stored posts (as JSON values) reference."""
     keys: set[str] = set()
     for post in posts if isinstance(posts, list) else []:
-        if not isinstance(post, dict):
-            continue
-        preview = post.get("link_preview")
-        cards = [*(post.get("media") or []), preview if isinstance(preview, dict) else {}]
-        for card in cards:
-            image = card.get("image") if isinstance(card, dict) else None
-            if isinstance(image, str) and image.startswith(MEDIA_KEY_PREFIX):
-                keys.add(image)
-    return keys
+        if isinstance(post, dict):
+            keys |= images_of(post.get("media"), post.get("link_preview"))
+    return {k for k in keys if k.startswith(MEDIA_KEY_PREFIX)}
 
 
 def parse_peer(value: str | None) -> ResolvedChannel | None:
