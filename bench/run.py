@@ -14,8 +14,12 @@ The third table is several channels in one pass (TG_CHANNEL_USERNAME="a,b,..."):
 and 50 channels of realistic posts (`bench_channel`), first and steady pass, then 20 channels
 keeping 5, 20 and 50 posts each: calls, round trips, requests in flight, time, memory, Redis.
 
-The sections live in bench/media.py and bench/channels.py; bench/common.py holds what they
-share (the Redis round-trip counter among it); this script runs them and the first table.
+The fourth table is the renderer's cost (bench/render.py): text and 100, 1,000 and 20,000
+entities, nested and crossing, → `text_html`: time and HTML size.
+
+The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
+holds what they share (the Redis round-trip counter among it); this script runs them and the
+first table.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import median_of, one_pass, table  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
+from bench.render import print_render, run_render  # noqa: E402
 from tests.channels import post, rich_channel  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from tests.faketg import FakeChannel, FakeTelegram  # noqa: E402
@@ -226,6 +231,7 @@ def main() -> None:
     print(table(rows))
     print_media(images, media, expected)
     print_channels(several, lat)
+    print_render(run_render(3), 3)
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 
 from pyrogram import raw
@@ -15,6 +15,11 @@ from pyrogram import raw
 # Text links may point only here (compared case-insensitively); anything else, such as
 # `javascript:`, stays plain text.
 SAFE_LINK_PREFIXES = ("http://", "https://", "tg://", "mailto:")
+
+# At most this many entities of a message are used (Telegram sends far fewer); the rest are
+# dropped. Reopening crossing entities may add at most twice the text plus this much markup.
+MAX_ENTITIES = 1_000
+REOPEN_BUDGET = 1_024
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _USERNAME = re.compile(r"[A-Za-z0-9_]+")
@@ -56,13 +61,19 @@ def to_html(text: str, entities: Sequence[Any] | None) -> str:
     without nesting are closed and reopened so that the fragment is always well-formed.
     A link never opens inside another (a browser would end the outer one there), and text
     that is not valid Unicode (a lone surrogate) shows U+FFFD.
+
+    Bounded for hostile input: only the first MAX_ENTITIES entities are used, and the
+    markup spent on reopening crossing entities is at most twice the text plus
+    REOPEN_BUDGET characters (an entity that would be reopened past that ends there), so
+    the cost is near-linear in the entities and the fragment a few times the text.
     """
     if not text:
         return ""
     text = _valid_unicode(text)
     offsets = _utf16_offsets(text)
-    spans: list[_Span] = []
-    for index, entity in enumerate(entities or ()):
+    starts: dict[int, list[_Span]] = {}
+    ends: dict[int, list[_Span]] = {}
+    for index, entity in enumerate(islice(entities or (), MAX_ENTITIES)):
         start = _char_index(offsets, int(entity.offset))
         end = _char_index(offsets, int(entity.offset) + int(entity.length))
         if start >= end:
@@ -73,45 +84,107 @@ def to_html(text: str, entities: Sequence[Any] | None) -> str:
                 entity, raw.types.MessageEntityPre | raw.types.MessageEntityCode
             )
             is_link = tags[0].startswith("<a ")
-            spans.append(_Span(start, end, index, *tags, keeps_newlines, is_link))
-
-    boundaries = sorted({0, len(text), *(s.start for s in spans), *(s.end for s in spans)})
-    out: list[str] = []
-    stack: list[_Span] = []
+            span = _Span(start, end, index, *tags, keeps_newlines, is_link)
+            starts.setdefault(start, []).append(span)
+            ends.setdefault(end, []).append(span)
+    writer = _Writer(budget=2 * len(text) + REOPEN_BUDGET)
+    boundaries = sorted({0, len(text), *starts, *ends})
     for start, end in pairwise(boundaries):
         # Outermost first: earlier start, then longer, then the order Telegram sent.
-        wanted = _outermost_link_only(
-            sorted(
-                (s for s in spans if s.start <= start and end <= s.end),
-                key=lambda s: (s.start, -s.end, s.index),
-            )
+        writer.move(ends.get(start, ()), sorted(starts.get(start, ()), key=_nesting))
+        writer.write(text[start:end])
+    writer.move(ends.get(len(text), ()), [])
+    return "".join(writer.out)
+
+
+def _nesting(span: _Span) -> tuple[int, int]:
+    """Sort key of spans starting at the same place: the longer outside, then Telegram's order."""
+    return (-span.end, span.index)
+
+
+class _Writer:
+    """The fragment, written piece by piece while spans start and end around the pieces.
+
+    `active` holds every span over the current piece, outermost first; `opened` the tags
+    actually open (a link inside a link stays closed). A span that ends closes the tags
+    opened after its own and reopens the ones still wanted: the work is that markup, charged
+    to `budget` and bounded by it.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.out: list[str] = []
+        self.budget = budget
+        self.active: list[_Span] = []
+        self.place: dict[int, int] = {}  # span index → its position in `active`
+        self.depth: list[int] = []  # depth[i]: how many of active[:i] are open tags
+        self.opened: list[_Span] = []
+        self.keepers = [0]  # keepers[j]: how many of opened[:j] keep newlines (code, pre)
+        self.link_at: int | None = None  # where in `opened` the open link is
+
+    def move(self, ending: Iterable[_Span], starting: list[_Span]) -> None:
+        """Close the spans `ending` here, reopen what they cut through, open `starting`."""
+        gone = {s.index for s in ending if s.index in self.place}
+        cut = min(
+            (self.place[i] for i in gone if self._is_open(self.place[i])),
+            default=len(self.active),
         )
-        keep = 0
-        while keep < min(len(stack), len(wanted)) and stack[keep] is wanted[keep]:
-            keep += 1
-        out.extend(s.close for s in reversed(stack[keep:]))
-        out.extend(s.open for s in wanted[keep:])
-        stack = wanted
-        chunk = html.escape(text[start:end], quote=False)
-        if not any(s.keeps_newlines for s in wanted):
+        for index in gone:  # a closed link inside a link just goes; no tag to close
+            del self.place[index]
+        k = self.depth[cut] if cut < len(self.active) else len(self.opened)
+        reopened = {s.index for s in self.opened[k:]}
+        self.out.extend(s.close for s in reversed(self.opened[k:]))
+        del self.opened[k:]
+        del self.keepers[k + 1 :]
+        if self.link_at is not None and self.link_at >= k:
+            self.link_at = None
+        survivors = [s for s in self.active[cut:] if s.index in self.place]
+        for s in self.active[cut:]:
+            self.place.pop(s.index, None)
+        del self.active[cut:]
+        del self.depth[cut:]
+        for s in survivors:
+            # Reopening costs its markup; carrying a closed link along costs a little too.
+            cost = len(s.open) + len(s.close) if s.index in reopened else 1
+            if cost > self.budget:
+                continue  # out of budget: this span ends here
+            self.budget -= cost
+            self._push(s)
+        for s in starting:
+            self._push(s)
+
+    def write(self, piece: str) -> None:
+        """A piece of text inside the open tags."""
+        chunk = html.escape(piece, quote=False)
+        if not self.keepers[-1]:
             chunk = chunk.replace("\n", "<br>")
-        elif out and out[-1].endswith("<pre>") and chunk.startswith("\n"):
-            chunk = "\n" + chunk  # HTML drops a newline right after <pre>
-        out.append(chunk)
-    out.extend(s.close for s in reversed(stack))
-    return "".join(out)
+        elif self.out and self.out[-1].endswith("<pre>") and chunk.startswith(("\n", "\r")):
+            # HTML drops a newline right after <pre> (a CR LF or a lone CR reads as one)
+            chunk = "\n" + chunk
+        self.out.append(chunk)
+
+    def _is_open(self, position: int) -> bool:
+        opened_before = self.depth[position]
+        return opened_before < len(self.opened) and (
+            self.opened[opened_before] is self.active[position]
+        )
+
+    def _push(self, span: _Span) -> None:
+        self.place[span.index] = len(self.active)
+        self.depth.append(len(self.opened))
+        self.active.append(span)
+        if span.is_link:
+            if self.link_at is not None:
+                return
+            self.link_at = len(self.opened)
+        self.out.append(span.open)
+        self.opened.append(span)
+        self.keepers.append(self.keepers[-1] + span.keeps_newlines)
 
 
 def _valid_unicode(text: str) -> str:
     """`text` with surrogate pairs joined and lone surrogates as U+FFFD: each stays as many
     UTF-16 units long, so entity offsets still fit."""
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def _outermost_link_only(spans: list[_Span]) -> list[_Span]:
-    """`spans` (outermost first) without the links inside another link."""
-    first_link = next((s for s in spans if s.is_link), None)
-    return [s for s in spans if not s.is_link or s is first_link]
 
 
 def _utf16_offsets(text: str) -> list[int]:

@@ -42,8 +42,8 @@ class Browserish(HTMLParser):
 
     Asserts: only allowed tags and attributes, balanced nesting, no `<a>` inside `<a>` (a
     browser closes the outer one), every href on the allow-list. Records each character
-    with the tags around it; `<br>` is a newline, and a newline right after `<pre>` is
-    dropped, as HTML parsing does.
+    with the tags around it; `<br>` is a newline, and a newline (LF, CR LF or CR) right
+    after `<pre>` is dropped, as HTML parsing does.
     """
 
     def __init__(self) -> None:
@@ -87,8 +87,10 @@ class Browserish(HTMLParser):
         assert self.stack.pop() == tag, f"</{tag}> closes the wrong tag"
 
     def handle_data(self, data: str) -> None:
-        if self.after_pre and data.startswith("\n"):
-            data = data[1:]
+        # HTML reads CR LF or a lone CR as one newline; one right after <pre> is dropped.
+        if self.after_pre:
+            newline = next((n for n in ("\r\n", "\r", "\n") if data.startswith(n)), "")
+            data = data[len(newline) :]
         self.after_pre = False
         self.chars.extend((char, tuple(self.stack)) for char in data)
 

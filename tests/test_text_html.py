@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyrogram import raw
 
-from itam_tgstats.text_html import to_html
+from itam_tgstats.text_html import REOPEN_BUDGET, to_html
 from tests.faketg import roundtrip
 
 E = raw.types
@@ -303,3 +303,85 @@ def test_newline_inside_bold_and_at_boundaries() -> None:
 def test_entity_list_none_or_empty() -> None:
     assert to_html("a<b", None) == "a&lt;b"
     assert to_html("a<b", []) == "a&lt;b"
+
+
+def test_characters_at_the_utf16_boundary_before_an_entity() -> None:
+    # U+FFFF is the last character of one UTF-16 unit, U+10000 the first of two.
+    assert to_html("\uffffab", [E.MessageEntityBold(offset=1, length=1)]) == "\uffff<b>a</b>b"
+    assert to_html("\U00010000ab", [E.MessageEntityBold(offset=2, length=1)]) == (
+        "\U00010000<b>a</b>b"
+    )
+
+
+def test_code_nested_in_another_tag_keeps_its_newline() -> None:
+    """Any open code or pre keeps newlines, wherever it sits among the open tags."""
+    html = render(
+        "a\nb", E.MessageEntityBold(offset=0, length=3), E.MessageEntityCode(offset=0, length=3)
+    )
+    assert html == "<b><code>a\nb</code></b>"
+    html = render(
+        "xa\nb", E.MessageEntityCode(offset=0, length=4), E.MessageEntityItalic(offset=1, length=3)
+    )
+    assert html == "<code>x<i>a\nb</i></code>"
+    html = render(
+        "a\nb\nc",
+        E.MessageEntityBold(offset=0, length=5),
+        E.MessageEntityPre(offset=2, length=3, language=""),
+    )
+    assert html == "<b>a<br><pre>b\nc</pre></b>"
+
+
+@pytest.mark.parametrize(("start", "kept"), [("\r\n", "\n\r\n"), ("\r", "\n\r"), ("\n", "\n\n")])
+def test_a_line_break_first_in_pre_survives_the_browser(start: str, kept: str) -> None:
+    """Bug: a browser reads CR LF (or a lone CR) as one newline, and drops a newline right
+    after `<pre>`: the block lost its first (empty) line. One more newline keeps it."""
+    text = f"{start}x"
+    assert to_html(text, [E.MessageEntityPre(offset=0, length=len(text), language="")]) == (
+        f"<pre>{kept}x</pre>"
+    )
+    # after `<code>` nothing is dropped, and nothing is added
+    assert to_html(text, [E.MessageEntityPre(offset=0, length=len(text), language="sh")]) == (
+        f'<pre><code class="language-sh">{start}x</code></pre>'
+    )
+
+
+def test_at_most_1000_entities_are_used() -> None:
+    text = "x" * 1_001
+    html = to_html(text, [E.MessageEntityBold(offset=i, length=1) for i in range(1_001)])
+    assert html == "<b>x</b>" * 1_000 + "x"
+
+
+def crossing(n: int, length: int, kind: type[Any] = E.MessageEntityBold) -> list[Any]:
+    """`n` entities of `length` units, one starting at each of the first `n` characters:
+    every pair overlaps without nesting."""
+    return [kind(offset=i, length=length) for i in range(n)]
+
+
+def test_crossing_entities_keep_the_fragment_a_few_times_the_text() -> None:
+    """Bug: each entity that ended inside crossing ones closed and reopened all of them,
+    quadratic in the entities (20,000 of them: minutes and gigabytes)."""
+    text = "x" * 4_096
+    entities = crossing(1_000, 2_000)
+    html = to_html(text, entities)
+    assert check(html) == text  # well-formed, and the text is all there
+    own_tags = len("<b></b>") * len(entities)
+    assert len(html) <= len(text) + own_tags + 2 * len(text) + REOPEN_BUDGET
+    assert len(html) < 6 * len(text)
+
+
+def test_reopening_past_the_budget_ends_the_entity_there() -> None:
+    """Formatting may be cut short, never the text or the tree: a link with a long URL
+    inside bold runs that each end inside it would be reopened at each of their ends."""
+    text = "ab" * 600
+    link = E.MessageEntityTextUrl(offset=1, length=1_199, url="https://e.example/" + "u" * 1_000)
+    bold = [E.MessageEntityBold(offset=0, length=2 * k) for k in range(1, 600)]
+    html = to_html(text, [link, *bold])
+    assert check(html) == text
+    opens = html.count("<a ")
+    assert 1 < opens <= 1 + (2 * len(text) + REOPEN_BUDGET) // len(link.url)
+    assert html.count("<b>") == len(bold)
+
+
+def test_a_few_crossing_entities_are_all_reopened() -> None:
+    html = render("abcdef", *crossing(3, 3, E.MessageEntityItalic))
+    assert html == "<i>a<i>b<i>c</i></i></i><i><i>d</i></i><i>e</i>f"
