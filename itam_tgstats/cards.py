@@ -9,8 +9,11 @@ from pyrogram import raw
 
 from itam_tgstats.media import photo_file
 from itam_tgstats.models import MediaFile, iso_utc
-from itam_tgstats.text_html import is_safe_link
+from itam_tgstats.text_html import is_safe_display_url, is_safe_link
 from itam_tgstats.thumbnails import stripped_thumbnail_uri
+
+# What Telegram apps call the sender of a forward whose account was deleted.
+DELETED_ACCOUNT = "Deleted Account"
 
 
 def link_preview(
@@ -18,7 +21,9 @@ def link_preview(
 ) -> tuple[dict[str, Any] | None, MediaFile | None]:
     """The link card of a raw MessageMediaWebPage with a loaded page, and its photo to download.
 
-    None for other media and for a pending, empty or unchanged page.
+    None for other media and for a pending, empty or unchanged page. `url` and
+    `display_url` follow the text-link rule: null unless http, https, tg or mailto (a
+    display form without a scheme, `misis.ru/news`, is kept).
     """
     if not isinstance(media, raw.types.MessageMediaWebPage):
         return None, None
@@ -27,9 +32,11 @@ def link_preview(
         return None, None
     photo = page.photo if isinstance(page.photo, raw.types.Photo) else None
     file = photo_file(photo, max_side)
+    url = str(page.url or "")
+    display_url = str(page.display_url or "")
     card = {
-        "url": page.url or None,
-        "display_url": page.display_url or None,
+        "url": url if is_safe_link(url) else None,
+        "display_url": display_url if display_url and is_safe_display_url(display_url) else None,
         "site_name": page.site_name or None,
         "title": page.title or None,
         "description": page.description or None,
@@ -109,7 +116,8 @@ def forwarded_from(
 ) -> dict[str, Any] | None:
     """`{"title", "link"}` of a raw MessageFwdHeader, names from getHistory's chats and users.
 
-    None for an original post.
+    None for an original post. A deleted account (`userEmpty`, or a user marked deleted)
+    is "Deleted Account" without a link.
     """
     if fwd_from is None:
         return None
@@ -127,7 +135,9 @@ def forwarded_from(
                 link = f"https://t.me/{username}/{post}" if post else f"https://t.me/{username}"
     elif isinstance(peer, raw.types.PeerUser):
         user = next((u for u in users if u.id == peer.user_id), None)
-        if user is not None:
+        if isinstance(user, raw.types.UserEmpty) or getattr(user, "deleted", False):
+            title = DELETED_ACCOUNT
+        elif user is not None:
             name = " ".join(n for n in (user.first_name, user.last_name) if n).strip()
             title = name or title
             username = channel_username(user)

@@ -22,6 +22,11 @@ MAX_ENTITIES = 1_000
 REOPEN_BUDGET = 1_024
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A URL's scheme as a browser reads it: any `name:` first, after what it ignores (leading C0
+# controls and spaces, and tabs and newlines anywhere).
+_ANY_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_IGNORED_IN_URLS = re.compile(r"[\t\n\r]")
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _USERNAME = re.compile(r"[A-Za-z0-9_]+")
 # What may stay of a code block's language inside `class="language-…"`.
 _LANGUAGE_UNSAFE = re.compile(r"[^A-Za-z0-9_+#.-]")
@@ -52,6 +57,15 @@ class _Span:
 def is_safe_link(url: str) -> bool:
     """Whether a text link's URL may become an `href` (http, https, tg or mailto)."""
     return url.lower().startswith(SAFE_LINK_PREFIXES)
+
+
+def is_safe_display_url(text: str) -> bool:
+    """Whether a URL's display form (`misis.ru/news`) may reach the page: it carries no
+    scheme, or one a text link may have. Read as a browser would read it as an address, so
+    ` javascript:…` (and a tab or newline inside the word) count as `javascript:`;
+    `host:8080/…` reads as the scheme `host` and is refused too."""
+    as_address = _IGNORED_IN_URLS.sub("", text).lstrip(_C0_OR_SPACE)
+    return _ANY_SCHEME.match(as_address) is None or is_safe_link(as_address)
 
 
 def to_html(text: str, entities: Sequence[Any] | None) -> str:

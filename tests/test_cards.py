@@ -113,6 +113,55 @@ def test_pending_or_empty_page_is_no_preview(page: Any) -> None:
     assert cards.link_preview(media, 320) == (None, None)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,<script>x</script>",
+        "vbscript:x", "file:///etc/passwd", "ftp://misis.ru/", " https://misis.ru/", "",
+    ],
+)  # fmt: skip
+def test_link_preview_url_follows_the_text_link_rule(url: str) -> None:
+    card, _ = cards.link_preview(web_page(url=url), None)
+    assert card is not None and card["url"] is None
+
+
+@pytest.mark.parametrize(
+    "url", ["https://misis.ru/", "HTTP://MISIS.RU/", "tg://resolve?domain=itam", "mailto:a@b.c"]
+)
+def test_link_preview_url_with_a_safe_scheme_is_kept(url: str) -> None:
+    card, _ = cards.link_preview(web_page(url=url), None)
+    assert card is not None and card["url"] == url
+
+
+@pytest.mark.parametrize(
+    "display_url",
+    [
+        "misis.ru/news", "misis.ru/news?a=1&b=javascript:x", "www.misis.ru", "//misis.ru/x",
+        "https://misis.ru/news", "mailto:a@b.c", "tg://resolve?domain=itam", "мисис.рф/новости",
+        "misis.ru/a:b", "1.2.3.4/x",
+    ],
+)  # fmt: skip
+def test_display_url_without_a_scheme_is_kept(display_url: str) -> None:
+    card, _ = cards.link_preview(web_page(display_url=display_url), None)
+    assert card is not None and card["display_url"] == display_url
+
+
+@pytest.mark.parametrize(
+    "display_url",
+    [
+        "javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html;base64,PHNjcmlwdD4=",
+        " javascript:alert(1)", "\x00javascript:alert(1)", "\x01\x1fdata:x", "java\tscript:x",
+        "java\nscript:x", "\tjavascript:x", "vbscript:x", "ftp://misis.ru/", "http:misis.ru",
+        "misis.ru:8080/news",
+    ],
+)  # fmt: skip
+def test_display_url_with_another_scheme_is_null(display_url: str) -> None:
+    """As an address a browser reads these with their scheme: ignored characters dropped,
+    `host:port` read as the scheme `host` (refused too: the card's `url` still has it)."""
+    card, _ = cards.link_preview(web_page(display_url=display_url), None)
+    assert card is not None and card["display_url"] is None
+
+
 def test_other_media_is_no_preview() -> None:
     assert cards.link_preview(roundtrip(photo(1)), 320) == (None, None)
     assert cards.link_preview(None, 320) == (None, None)
@@ -342,6 +391,17 @@ def test_forward_from_someone_not_in_the_answer() -> None:
         "title": None,
         "link": None,
     }
+
+
+def test_forward_from_a_deleted_account() -> None:
+    """Bug: `userEmpty` among getHistory's users raised AttributeError and failed the pass."""
+    users = [roundtrip(T.UserEmpty(id=12)), roundtrip(T.User(id=13, deleted=True))]
+    for user_id in (12, 13):
+        header = fwd(from_id=T.PeerUser(user_id=user_id), from_name="Shown name")
+        assert cards.forwarded_from(header, [], users) == {
+            "title": "Deleted Account",
+            "link": None,
+        }
 
 
 def test_original_post_is_not_forwarded() -> None:
