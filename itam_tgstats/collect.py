@@ -10,13 +10,15 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from itam_tgstats.config import Settings, channel_key_name
 from itam_tgstats.errors import (
     ChannelError,
     ChannelsFailed,
+    ChannelSkipped,
     Interrupted,
+    LockLost,
     StoreError,
     TelegramError,
     TgStatsError,
@@ -24,7 +26,13 @@ from itam_tgstats.errors import (
 )
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
-from itam_tgstats.status import next_status, retry_after_time
+from itam_tgstats.status import (
+    READ,
+    ChannelOutcome,
+    channel_retry_after,
+    next_status,
+    retry_after_time,
+)
 from itam_tgstats.store import ChannelWrite, PassStart, Store, peer_key
 
 log = logging.getLogger(__name__)
@@ -74,9 +82,11 @@ async def collect_once(
     source_factory: SourceFactory = default_source_factory,
     *,
     interruption: Interruption | None = None,
+    retry_now: bool = False,
 ) -> bool:
     """One pass over every configured channel. True when written, False when skipped
-    (another pass holds the lock).
+    (another pass holds the lock). `retry_now`: ask about every channel, also those whose
+    backoff runs.
 
     Raises a TgStatsError on failure, after recording it in `tg:status`. When only some
     channels failed, the others are written first, then ChannelsFailed (partial) is raised.
@@ -99,6 +109,7 @@ async def collect_once(
             token=token,
             names=names,
             resolved=resolved,
+            retry_now=retry_now,
         )
     except BaseException as e:
         error = _as_error(e, settings, interruption)
@@ -127,38 +138,53 @@ async def _fetch_and_save(
     token: str,
     names: list[str],
     resolved: dict[str, ResolvedChannel],
+    retry_now: bool,
 ) -> list[ChannelError]:
     """Read every channel and write those read; the channels that failed, if others did not.
 
-    `resolved` receives the channels resolved, also when the pass fails.
+    `resolved` receives the channels resolved, also when the pass fails. A channel whose
+    backoff runs is not asked about (unless `retry_now`): it fails as ChannelSkipped.
     """
     retry_after = retry_after_time(start.status)
-    if retry_after is not None and retry_after > time.time():
+    if retry_after is not None and retry_after > clock():
         raise TelegramError(
             f"Telegram asked to wait until {iso_utc(retry_after)} (FloodWait); "
             "this pass did not contact it",
             retry_at=retry_after,
         )
-    async with asyncio.timeout(settings.timeout) as deadline, source_factory(settings) as source:
-        try:
-            results = await read_channels(source, settings.channels, start.peers)
-        finally:
-            resolved.update(source.resolved)
-        read = [r for r in results if not isinstance(r, ChannelError)]
-        snapshots, downloaded = await with_images(
-            [r.snapshot for r in read],
-            source,
-            start.media,
-            store=store,
-            seconds_left=_seconds_left(deadline),
-        )
+    skipped = {} if retry_now else backing_off(start.status, settings.channels, names, clock())
+    due = [i for i in range(len(names)) if i not in skipped]
+    results: list[FetchResultLike | ChannelError] = [*skipped.values()]
+    downloaded: dict[str, bytes] = {}
+    snapshots: list[ChannelSnapshot] = []
+    if due:
+        async with (
+            asyncio.timeout(settings.timeout) as deadline,
+            source_factory(settings) as source,
+        ):
+            try:
+                fetched = await read_channels(
+                    source, [settings.channels[i] for i in due], [_peer(start, i) for i in due]
+                )
+            finally:
+                resolved.update(source.resolved)
+            snapshots, downloaded = await with_images(
+                [r.snapshot for r in fetched if not isinstance(r, ChannelError)],
+                source,
+                start.media,
+                store=store,
+                seconds_left=_seconds_left(deadline),
+            )
+        by_index = dict(zip(due, fetched, strict=True)) | skipped
+        results = [by_index[i] for i in range(len(names))]
+    read = [r for r in results if not isinstance(r, ChannelError)]
     failures = [r for r in results if isinstance(r, ChannelError)]
+    for failure in failures:
+        if failure.exit_code == 1:  # a bug of ours: its traceback belongs in the log
+            log.error("%s", failure.message, exc_info=failure.__cause__ or failure)
     if not read:
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
-    errors = {
-        n: (r.message if isinstance(r, ChannelError) else None)
-        for n, r in zip(names, results, strict=True)
-    }
+    outcomes = {n: outcome_of(r) for n, r in zip(names, results, strict=True)}
     snapshot_of = iter(snapshots)
     writes = [
         ChannelWrite(name=name, snapshot=next(snapshot_of), first=index == 0)
@@ -171,7 +197,7 @@ async def _fetch_and_save(
     for index, result in enumerate(results):
         if isinstance(result, ChannelError) and index < len(start.channel_media):
             referenced |= start.channel_media[index]
-    now = time.time()
+    now = clock()
     partial = ChannelsFailed(failures, len(names)) if failures else None
     await store.save_pass(
         writes,
@@ -182,7 +208,7 @@ async def _fetch_and_save(
             ok=partial is None,
             exit_code=partial.exit_code if partial else 0,
             error=one_line(partial.message) if partial else None,
-            channels=errors,
+            channels=outcomes,
         ),
         token=token,
         now=int(now),
@@ -203,6 +229,43 @@ async def _fetch_and_save(
     for failure in failures:
         log.warning("not read this pass (its last snapshot stays): %s", failure.message)
     return failures
+
+
+def clock() -> float:
+    """The pass's time (unix seconds); tests replace it to run passes hours apart."""
+    return time.time()
+
+
+def _peer(start: PassStart, index: int) -> ResolvedChannel | None:
+    return start.peers[index] if index < len(start.peers) else None
+
+
+def backing_off(
+    status: dict[str, Any] | None, channels: Sequence[str], names: Sequence[str], now: float
+) -> dict[int, ChannelError]:
+    """The channels (by position) whose `retry_after` has not come: not asked this pass."""
+    skipped: dict[int, ChannelError] = {}
+    for index, (username, name) in enumerate(zip(channels, names, strict=True)):
+        retry_at, last_error = channel_retry_after(status, name)
+        if retry_at is not None and retry_at > now:
+            reason = f" (last error: {last_error})" if last_error else ""
+            skipped[index] = ChannelSkipped(
+                username,
+                f"@{username} not asked before {iso_utc(retry_at)}, after failing on its "
+                f"own{reason}; `tgstats collect --retry-now` asks at once",
+            )
+    return skipped
+
+
+def outcome_of(result: object) -> ChannelOutcome:
+    """What a pass learned of a channel from its result: read, or which failure."""
+    if not isinstance(result, ChannelError):
+        return READ
+    return ChannelOutcome(
+        error=one_line(result.message),
+        own=result.backs_off,
+        skipped=isinstance(result, ChannelSkipped),
+    )
 
 
 async def read_channels(
@@ -307,6 +370,8 @@ async def _record_failure(
     names: Sequence[str],
     peers: dict[str, ResolvedChannel],
 ) -> None:
+    if isinstance(error, LockLost):
+        return  # another pass may own the keys now: not even tg:status is ours to write
     if isinstance(error, StoreError):
         # Redis is what failed: try to free the lock at least; it expires anyway.
         with contextlib.suppress(StoreError):
@@ -317,14 +382,14 @@ async def _record_failure(
     else:
         message, code = f"unexpected error: {type(error).__name__}: {error}", 1
     # Every channel failed: each with its own reason when known, else the pass's.
-    reasons = {n: one_line(message) for n in names}
+    reasons = {n: ChannelOutcome(error=one_line(message)) for n in names}
     if isinstance(error, ChannelsFailed | ChannelError):
         failed = error.failures if isinstance(error, ChannelsFailed) else [error]
-        by_username = {channel_key_name(f.username): one_line(f.message) for f in failed}
-        reasons.update({n: by_username[n] for n in names if n in by_username})
+        by_name = {channel_key_name(f.username): outcome_of(f) for f in failed}
+        reasons.update({n: by_name[n] for n in names if n in by_name})
     status = next_status(
         start.status,
-        now=time.time(),
+        now=clock(),
         ok=False,
         exit_code=code,
         error=one_line(message),
@@ -333,7 +398,7 @@ async def _record_failure(
     )
     try:
         await store.save_failure(status, token=token, peers=peers)
-    except StoreError as e:
+    except (StoreError, LockLost) as e:
         log.warning("could not record the failure in tg:status: %s", e)
 
 

@@ -40,21 +40,52 @@ class TelegramError(TgStatsError):
 
 
 class ChannelError(TelegramError):
-    """One channel cannot be read (missing, private, not a channel); the others still can."""
+    """One channel cannot be read (missing, private, not a channel); the others still can.
 
-    def __init__(self, username: str, message: str) -> None:
+    Such a failure is the channel's own: it backs off (see status.py).
+    """
+
+    backs_off = True
+
+    def __init__(self, username: str, message: str, *, backs_off: bool | None = None) -> None:
         super().__init__(message)
         self.username = username
+        if backs_off is not None:
+            self.backs_off = backs_off
+
+
+class ChannelSkipped(ChannelError):
+    """A channel not asked about this pass: its backoff after failing on its own runs."""
+
+    backs_off = False
+
+
+class ChannelParseError(ChannelError):
+    """A bug met while turning one channel's answer into its snapshot (exit 1); the other
+    channels are still written. Raised from the original exception (its traceback)."""
+
+    exit_code = 1
+    backs_off = False
 
 
 class ChannelsFailed(TelegramError):
-    """Several configured channels failed; `partial` when the others were read and written."""
+    """Several configured channels failed; `partial` when the others were read and written.
+
+    Exit 1 when one of them failed on a bug, else 4.
+    """
 
     def __init__(self, failures: list[ChannelError], total: int) -> None:
         reasons = "; ".join(f.message for f in failures)
         super().__init__(f"{len(failures)} of {total} channels failed: {reasons}")
         self.failures = failures
         self.partial = len(failures) < total
+        self.exit_code = min(f.exit_code for f in failures) if failures else 4
+
+
+class LockLost(TgStatsError):
+    """The pass no longer holds `tg:lock` (it expired, or Redis lost it): it writes nothing."""
+
+    exit_code = 4
 
 
 class StoreError(TgStatsError):

@@ -28,6 +28,8 @@ class ChannelStats:
     posts_count: int
     last_post_date: str | None
     collected_at: str
+    # Mean views 24 h after posting over the kept posts, per 100 subscribers (see history.py).
+    err24_percent: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object, keys in the contract's order."""
@@ -73,6 +75,9 @@ class Post:
     forwarded_from: dict[str, Any] | None = None
     edited_at: str | None = None
     author: str | None = None
+    # Views 1 and 24 hours after `date`, from the post's series (see history.py).
+    views_1h: int | None = None
+    views_24h: int | None = None
     # Not stored: the images this post would show, to download (TG_MEDIA_DOWNLOAD).
     files: tuple[MediaFile, ...] = field(default=(), repr=False, compare=False)
 

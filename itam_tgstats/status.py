@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from itam_tgstats.models import iso_utc
+
+# A channel that fails on its own is not asked about again for this long, doubling after
+# each further failure up to the cap; a success resets it.
+BACKOFF_FIRST = 3600
+BACKOFF_MAX = 86400
+
+
+@dataclass(frozen=True)
+class ChannelOutcome:
+    """What a pass learned about one configured channel.
+
+    `error` None: read. `own`: the channel failed on its own (missing, private, not a
+    channel, another 400/403 about it): it backs off. `skipped`: not asked at all (its
+    `retry_after` had not come): its entry stays as it was, apart from `ok`.
+    """
+
+    error: str | None = None
+    own: bool = False
+    skipped: bool = False
+
+
+READ = ChannelOutcome()
 
 
 def next_status(
@@ -17,52 +40,96 @@ def next_status(
     exit_code: int = 0,
     error: str | None = None,
     retry_after: float | None = None,
-    channels: Mapping[str, str | None] | None = None,
+    channels: Mapping[str, ChannelOutcome] | None = None,
 ) -> dict[str, Any]:
     """`tg:status` after a pass: failures counted in a row, reset by a success.
 
-    `channels`: each configured channel's name → its error this pass (None: read). A
-    partial pass (some channels read, some not) is recorded as a failure: `ok` false,
+    `channels`: each configured channel's name → what this pass learned of it. A partial
+    pass (some channels read, some not) is recorded as a failure: `ok` false,
     `last_success_at` unchanged; its channels say which were read.
     """
     prev = previous if isinstance(previous, dict) else {}
-    failures = prev.get("consecutive_failures")
-    failures = failures if isinstance(failures, int) and failures >= 0 else 0
     status = {
         "ok": ok,
         "last_success_at": iso_utc(now) if ok else prev.get("last_success_at"),
         "last_failure_at": prev.get("last_failure_at") if ok else iso_utc(now),
         "last_error": prev.get("last_error") if ok else error,
         "exit_code": exit_code,
-        "consecutive_failures": 0 if ok else failures + 1,
+        "consecutive_failures": 0 if ok else _count(prev) + 1,
         "retry_after": iso_utc(retry_after) if retry_after is not None else None,
     }
     if channels is not None:
         before = prev.get("channels")
         before = before if isinstance(before, dict) else {}
         status["channels"] = {
-            name: channel_status(before.get(name), now=now, error=channel_error)
-            for name, channel_error in channels.items()
+            name: channel_status(before.get(name), now=now, outcome=outcome)
+            for name, outcome in channels.items()
         }
     return status
 
 
-def channel_status(previous: Any, *, now: float, error: str | None) -> dict[str, Any]:
-    """One channel's entry in `tg:status.channels`."""
+def channel_status(previous: Any, *, now: float, outcome: ChannelOutcome) -> dict[str, Any]:
+    """One channel's entry in `tg:status.channels`.
+
+    `consecutive_failures` counts the channel's own failures in a row (what its backoff
+    doubles on); failures of the whole pass leave it and `retry_after` as they were.
+    """
     prev = previous if isinstance(previous, dict) else {}
+    failures = _count(prev)
+    kept_retry = prev.get("retry_after") if isinstance(prev.get("retry_after"), str) else None
+    if outcome.error is None:
+        failures, retry = 0, None
+    elif outcome.skipped:
+        retry = kept_retry
+    elif outcome.own:
+        failures += 1
+        retry = iso_utc(now + backoff_seconds(failures))
+    else:
+        retry = kept_retry
     return {
-        "ok": error is None,
-        "last_error": prev.get("last_error") if error is None else error,
-        "last_success_at": iso_utc(now) if error is None else prev.get("last_success_at"),
+        "ok": outcome.error is None,
+        "last_error": outcome.error
+        if outcome.error and not outcome.skipped
+        else prev.get("last_error"),
+        "last_success_at": iso_utc(now) if outcome.error is None else prev.get("last_success_at"),
+        "retry_after": retry,
+        "consecutive_failures": failures,
     }
 
 
-def retry_after_time(status: dict[str, Any] | None) -> float | None:
-    """The unix time before which Telegram asked us not to call again, from `tg:status`."""
-    value = (status or {}).get("retry_after")
+def backoff_seconds(failures: int) -> int:
+    """How long a channel is left alone after its `failures`-th own failure in a row."""
+    doublings = min(max(failures - 1, 0), 8)  # 2**8 hours is past the cap already
+    return min(BACKOFF_FIRST << doublings, BACKOFF_MAX)
+
+
+def _count(entry: dict[str, Any]) -> int:
+    value = entry.get("consecutive_failures")
+    return (
+        int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    )
+
+
+def parse_time(value: Any) -> float | None:
+    """An ISO time from `tg:status` as a unix time; None when missing or unreadable."""
     if not isinstance(value, str):
         return None
     try:
         return datetime.fromisoformat(value).astimezone(UTC).timestamp()
     except ValueError:
         return None
+
+
+def retry_after_time(status: dict[str, Any] | None) -> float | None:
+    """The unix time before which Telegram asked us not to call again, from `tg:status`."""
+    return parse_time((status or {}).get("retry_after"))
+
+
+def channel_retry_after(status: dict[str, Any] | None, name: str) -> tuple[float | None, str]:
+    """A channel's `retry_after` as a unix time (None: not backing off) and its last error."""
+    entries = (status or {}).get("channels")
+    entry = entries.get(name) if isinstance(entries, dict) else None
+    if not isinstance(entry, dict):
+        return None, ""
+    error = entry.get("last_error")
+    return parse_time(entry.get("retry_after")), error if isinstance(error, str) else ""

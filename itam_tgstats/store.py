@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import describe_redis_url
-from itam_tgstats.errors import StoreError, one_line
+from itam_tgstats.errors import LockLost, StoreError, one_line
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, images_of
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,10 @@ class Store:
             driver_info=None,
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
+        # The pass's writes go through this connection, which WATCHes `tg:lock` from the
+        # moment the pass took it: if the lock changes meanwhile (it expired, another pass
+        # took it, Redis lost it), EXEC writes nothing.
+        self._guard: Any = None
 
     @asynccontextmanager
     async def _errors(self, doing: str) -> AsyncIterator[None]:
@@ -166,7 +170,46 @@ class Store:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
+        if self._guard is not None:
+            await self._guard.reset()
+            self._guard = None
         await self.redis.aclose()
+
+    async def _watch_lock(self) -> None:
+        """Start watching `tg:lock` (one round trip): the pass's writes depend on it."""
+        async with self._errors("watching the lock"):
+            guard = self.redis.pipeline(transaction=True)
+            try:
+                await guard.watch(LOCK_KEY)
+            except BaseException:
+                await guard.reset()  # type: ignore[no-untyped-call]
+                raise
+            self._guard = guard
+
+    @asynccontextmanager
+    async def _locked_transaction(self, doing: str) -> AsyncIterator[Any]:
+        """A MULTI/EXEC that runs only while this pass still holds `tg:lock`.
+
+        Raises LockLost (nothing written) when the lock changed since the pass took it.
+        """
+        guard, self._guard = self._guard, None
+        if guard is None:
+            raise LockLost("this pass does not hold tg:lock; nothing was written")
+        try:
+            async with self._errors(doing):
+                guard.multi()
+                try:
+                    yield guard
+                    await guard.execute()
+                except WatchError as e:
+                    if "changed" not in str(e):  # the connection died: Redis failed
+                        raise RedisError(str(e)) from None
+                    raise LockLost(
+                        "this pass lost tg:lock before writing (the lock expired or Redis "
+                        "lost it): another pass may have written since; nothing was written"
+                    ) from None
+        finally:
+            await guard.reset()
 
     async def existing(self, keys: Sequence[str]) -> set[str]:
         """Which of `keys` Redis holds (one round trip)."""
@@ -194,6 +237,8 @@ class Store:
             for name in names:
                 pipe.get(channel_keys(name).posts)
             locked, status_value, v1_posts, *rest = await pipe.execute()
+        if locked:
+            await self._watch_lock()
         peer_values, posts_values = rest[: len(peers)], rest[len(peers) :]
         status = loads_or_text(status_value)
         channel_media = tuple(frozenset(image_keys(loads_or_text(v))) for v in posts_values)
@@ -239,8 +284,7 @@ class Store:
         `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
         `stale_media`: image keys no kept post references any more, deleted here.
         """
-        async with self._errors("writing the snapshot"):
-            pipe = self.redis.pipeline(transaction=True)
+        async with self._locked_transaction("writing the snapshot") as pipe:
             if media:
                 pipe.mset(dict(media))
             stale = sorted(k for k in stale_media if k.startswith(MEDIA_KEY_PREFIX))
@@ -275,25 +319,21 @@ class Store:
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
-            await pipe.execute()
 
     async def save_failure(
         self,
         status: dict[str, Any],
         *,
-        token: str | None,
+        token: str,
         peers: Mapping[str, ResolvedChannel] | None = None,
     ) -> None:
         """Record a failed pass (`tg:status`, and the channels it did resolve: the next pass
         must not resolve them again) and release its lock, in one MULTI/EXEC."""
-        async with self._errors("recording the failure"):
-            pipe = self.redis.pipeline(transaction=True)
+        async with self._locked_transaction("recording the failure") as pipe:
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
-            if token is not None:
-                pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
-            await pipe.execute()
+            pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
 
     async def release(self, token: str) -> bool:
         """Release `tg:lock` if this token still holds it."""

@@ -19,7 +19,14 @@ from pyrogram import Client, raw
 from pyrogram import errors as tg
 
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import ChannelError, SessionError, TelegramError, describe, one_line
+from itam_tgstats.errors import (
+    ChannelError,
+    ChannelParseError,
+    SessionError,
+    TelegramError,
+    describe,
+    one_line,
+)
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.posts import build_posts, build_stats, complete_posts, history_total
 
@@ -193,24 +200,32 @@ class TelegramSource:
                 username,
                 f"Telegram reported {history_total(history)} messages in @{username} "
                 "but returned none; keeping the last snapshot",
+                backs_off=False,  # an odd answer, not the channel's fault: ask again next pass
             )
         raw_channel = next((c for c in full.chats if getattr(c, "id", None) == channel.id), None)
         if raw_channel is None:
             raise ChannelError(
-                username, f"Telegram's answer for @{username} did not include the channel"
+                username,
+                f"Telegram's answer for @{username} did not include the channel",
+                backs_off=False,
             )
-        stats = build_stats(
-            raw_channel, full.full_chat, history_total(history), messages, time.time()
-        )
-        posts = build_posts(
-            messages,
-            posts_wanted,
-            stats.username,
-            channel.id,
-            chats=chats,
-            users=users,
-            max_side=self.settings.media_max_side,
-        )
+        try:
+            stats = build_stats(
+                raw_channel, full.full_chat, history_total(history), messages, time.time()
+            )
+            posts = build_posts(
+                messages,
+                posts_wanted,
+                stats.username,
+                channel.id,
+                chats=chats,
+                users=users,
+                max_side=self.settings.media_max_side,
+            )
+        except Exception as e:  # a bug in parsing one channel fails that channel alone
+            raise ChannelParseError(
+                username, f"unexpected error while reading @{username}: {describe(e)}"
+            ) from e
         return ChannelSnapshot(stats=stats, posts=posts)
 
     async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:

@@ -19,7 +19,9 @@ RENDER_FIELDS = (
     "text_html", "media", "link_preview", "poll", "buttons", "forwarded_from", "edited_at",
     "author",
 )  # fmt: skip
-POST_FIELDS = {*V1_POST_FIELDS, *RENDER_FIELDS}
+# Version 3: the post's views 1 and 24 hours after it was posted (from its series).
+OVER_TIME_FIELDS = ("views_1h", "views_24h")
+POST_FIELDS = {*V1_POST_FIELDS, *RENDER_FIELDS, *OVER_TIME_FIELDS}
 MEDIA_ITEM_FIELDS = {
     "type", "width", "height", "duration", "thumbnail", "file_name", "mime_type", "size", "image",
 }  # fmt: skip
@@ -32,13 +34,14 @@ def v1(post: dict[str, Any]) -> dict[str, Any]:
 
 STATS_FIELDS = {
     "channel_id", "username", "title", "subscribers_count", "posts_count", "last_post_date",
-    "collected_at",
+    "collected_at", "err24_percent",
 }  # fmt: skip
 UTC_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 
 
 def assert_post(post: dict[str, Any], username: str | None, channel_id: int) -> None:
-    assert list(post) == [*V1_POST_FIELDS, *RENDER_FIELDS]
+    assert list(post) == [*V1_POST_FIELDS, *RENDER_FIELDS, *OVER_TIME_FIELDS]
+    assert all(post[k] is None or type(post[k]) is int for k in OVER_TIME_FIELDS)
     assert isinstance(post["text_html"], str) and (post["text_html"] == "") == (post["text"] == "")
     assert isinstance(post["media"], list) and isinstance(post["buttons"], list)
     assert all(set(item) == MEDIA_ITEM_FIELDS for item in post["media"])

@@ -32,11 +32,11 @@ def source_factory(fake: FakeTelegram) -> Any:
     return lambda settings: TelegramSource(settings, protocol_factory=fake.protocol_factory)
 
 
-def run_pass(settings: Settings, fake: FakeTelegram) -> bool:
+def run_pass(settings: Settings, fake: FakeTelegram, *, retry_now: bool = False) -> bool:
     async def main() -> bool:
         store = Store(settings.redis_url)
         try:
-            return await collect_once(settings, store, source_factory(fake))
+            return await collect_once(settings, store, source_factory(fake), retry_now=retry_now)
         finally:
             await store.aclose()
 

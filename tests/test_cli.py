@@ -22,7 +22,7 @@ from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
 from itam_tgstats import telegram
 from itam_tgstats.cli import app
-from itam_tgstats.store import LAST_UPDATE_KEY, LOCK_KEY, STATS_KEY
+from itam_tgstats.store import LAST_UPDATE_KEY, LOCK_KEY, STATS_KEY, STATUS_KEY
 from tests.conftest import FAKE_API_HASH, free_port
 from tests.faketg import FakeTelegram
 from tests.helpers import snapshot_bytes, source_factory, status
@@ -131,14 +131,34 @@ def test_a_bug_exits_1_with_a_traceback_and_is_recorded(
     monkeypatch.setattr(telegram, "build_stats", broken)
     result = invoke("collect")
     assert result.exit_code == 1
+    # A bug while reading a channel fails that channel: its traceback is in the log, and
+    # the pass ends with one line naming it.
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ZeroDivisionError: boom" in result.stderr
+    line = "unexpected error while reading @itatmisis: ZeroDivisionError: boom"
+    assert result.stderr.endswith(f"error: {line}\n")
+    st = status(rdb)
+    assert st["exit_code"] == 1 and st["last_error"] == line
+    assert st["ok"] is False and st["consecutive_failures"] == 1
+    assert st["channels"]["itatmisis"]["retry_after"] is None  # a bug of ours: no backoff
+    assert rdb.exists(LOCK_KEY) == 0 and rdb.exists(STATS_KEY) == 0
+
+
+def test_a_bug_in_anything_but_a_channels_answer_propagates_with_its_traceback(
+    cli_env: dict[str, str], rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(collect_module, "with_images", broken)
+    result = invoke("collect")
+    assert result.exit_code == 1
     # The bug itself propagates (the console script prints its traceback), not a crash of
     # our error handling, and no one-line `error:` pretends it was expected.
     assert isinstance(result.exception, ZeroDivisionError)
-    assert str(result.exception) == "boom"
     assert "error:" not in result.stderr
     st = status(rdb)
     assert st["exit_code"] == 1 and st["last_error"] == "unexpected error: ZeroDivisionError: boom"
-    assert st["ok"] is False and st["consecutive_failures"] == 1
     assert rdb.exists(LOCK_KEY) == 0 and rdb.exists(STATS_KEY) == 0
 
 
@@ -205,8 +225,11 @@ def test_loop_exits_after_five_failures_in_a_row(
     fake_tg.fail("contacts.ResolveUsername", "CHANNEL_PRIVATE", times=5)
     result = invoke("collect", "--loop")
     assert result.exit_code == 4
-    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 5
+    # Asked once: the channel failed on its own, so the next four passes leave it alone
+    # (each still counts as a failed pass).
+    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 1
     assert sleeps == [1, 1, 1, 1]
+    assert "not asked before" in result.stderr
 
 
 def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
@@ -332,3 +355,19 @@ def test_dry_run_holds_the_lock_while_it_talks_to_telegram(
     assert len(seen) == 1 and seen[0] is not None  # held during the read
     assert rdb.exists(LOCK_KEY) == 0  # and released after
     assert rdb.keys("tg:channel*") == []
+
+
+def test_lost_lock_is_one_line_exit_4_in_the_cli(
+    cli_env: dict[str, str], fake_tg: FakeTelegram, rdb: redis.Redis
+) -> None:
+    fake_tg.latency = 0.3
+    timer = threading.Timer(0.3, rdb.set, (LOCK_KEY, "a-newer-pass"))
+    timer.start()
+    result = invoke("collect")
+    timer.join()
+    assert result.exit_code == 4
+    assert result.stderr.splitlines()[-1] == (
+        "error: this pass lost tg:lock before writing (the lock expired or Redis lost it): "
+        "another pass may have written since; nothing was written"
+    )
+    assert rdb.exists(STATS_KEY) == 0 and rdb.get(STATUS_KEY) is None
