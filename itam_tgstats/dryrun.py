@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import sys
 from dataclasses import dataclass
 from typing import Any
 
+from itam_tgstats import escapes
 from itam_tgstats.collect import (
     LOCK_GRACE,
     SourceFactory,
@@ -92,7 +92,7 @@ def print_dry_run(result: DryRun | None) -> None:
         return
     total = len(result.snapshots) + len(result.failures)
     if result.snapshots:
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(escapes.dumps(result.to_json()) + "\n")
     if len(result.failures) == 1 and total == 1:
         raise result.failures[0]
     if result.failures:

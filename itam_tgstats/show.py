@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from itam_tgstats import escapes
 from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
 from itam_tgstats.errors import ConfigError
 from itam_tgstats.store import Store
@@ -169,7 +169,8 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
 
     The original keys describe the first channel; `channels` gives every configured
     channel's `{"stats", "posts", "history"}` by key name (the first one's too).
-    `ascii_only` escapes what is not ASCII (`\\u0442`), for outputs that cannot carry it.
+    Control characters are escaped (`\\u009b`); `ascii_only` escapes what is not ASCII too
+    (`\\u0442`), for outputs that cannot carry it.
     """
     keys = ("stats", "posts", "last_update", "status", "history")
     data = {k: view.get(k) for k in keys}
@@ -177,7 +178,7 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
         name: {k: channel.get(k) for k in ("stats", "posts", "history")}
         for name, channel in channels_of(view).items()
     }
-    return json.dumps(data, ensure_ascii=ascii_only, indent=2)
+    return escapes.dumps(data, ascii_only=ascii_only)
 
 
 def render(

@@ -16,6 +16,7 @@ import pexpect
 import pytest
 import redis
 from rich.console import Console
+from rich.text import Text
 from typer.testing import CliRunner
 
 from itam_tgstats import show
@@ -232,7 +233,18 @@ def test_channel_text_is_printed_literally(color: bool) -> None:
         assert literal in text
     assert "[bold red]IT[/] [link=https://evil.example]x[/link]" in text
     assert "last failure 2025-12-31T20:00:00+00:00: channel [/b] is private" in text
-    assert "\x1b]8;" not in text  # no terminal hyperlink
+
+
+def test_channel_text_makes_no_terminal_hyperlink() -> None:
+    """On a terminal (where rich writes OSC 8 links for `[link=…]` markup) none appears."""
+    out = io.StringIO()
+    Console(file=out, force_terminal=True, color_system="standard").print(
+        Text.from_markup("[link=https://evil.example]x[/link]")
+    )
+    assert "\x1b]8;" in out.getvalue()  # this console would write one
+    text = rendered(hostile_view(), color=True)
+    assert "\x1b[" in text  # a terminal indeed: styles are written
+    assert "\x1b]8;" not in text
 
 
 def test_control_characters_in_channel_text_are_shown_not_obeyed() -> None:

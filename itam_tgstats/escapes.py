@@ -1,0 +1,60 @@
+"""What is printed never carries control characters raw: JSON on stdout and log lines.
+
+A channel's title or text may hold C0/C1 controls (ESC and the 8-bit CSI U+009B start
+terminal sequences) and the bidi and format controls that reorder what is shown. They stay
+in what is stored (the data is the data); where they are printed they appear as `\\uXXXX`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+# C0 controls, DEL and C1 controls; U+061C, U+200E, U+200F (bidi marks), U+2028 and U+2029
+# (line and paragraph separators), U+202A-U+202E (embeddings and overrides), U+2066-U+2069
+# (isolates).
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+# The same without the newline: a traceback keeps its lines.
+_CONTROLS_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with every control character written `\\uXXXX` (`\\u009b`)."""
+    pattern = _CONTROLS_BUT_NEWLINE if keep_newlines else CONTROL_CHARACTERS
+    return pattern.sub(_escaped, text)
+
+
+def dumps(data: Any, *, ascii_only: bool = False) -> str:
+    """`data` as indented JSON for stdout: parsed, the same data, with no control character
+    raw (`json.dumps` escapes C0 already, but not DEL, C1 or the bidi controls).
+
+    `ascii_only` escapes everything that is not ASCII too (`\\u0442`).
+    """
+    # Outside strings json.dumps writes only ASCII punctuation, digits, letters, spaces and
+    # the indent's newlines; inside them it escapes newlines: every other control left in
+    # its output is inside a string, where `\uXXXX` means the same.
+    return escape_controls(json.dumps(data, ensure_ascii=ascii_only, indent=2), keep_newlines=True)
+
+
+class EscapingFormatter(logging.Formatter):
+    """Log lines with control characters escaped: a message is one line whatever it quotes
+    (its newlines escaped too); a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return escape_controls(super().formatException(ei), keep_newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return escape_controls(super().formatStack(stack_info), keep_newlines=True)

@@ -1,0 +1,116 @@
+"""Control characters never printed raw: JSON on stdout, log lines; stored data unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from itam_tgstats import collect as collect_module
+from itam_tgstats import escapes
+from itam_tgstats.cli import app
+from itam_tgstats.store import POSTS_KEY, STATS_KEY
+from tests.channels import post
+from tests.faketg import FakeTelegram
+from tests.helpers import source_factory
+
+# Every character the contract names, and the ones around the ranges' edges.
+CONTROLS = (
+    [chr(c) for c in range(0x20)] + [chr(c) for c in range(0x7F, 0xA0)]
+    + ["\u061c", "\u200e", "\u200f", "\u2028", "\u2029"]
+    + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
+)  # fmt: skip
+# Left as they are: printable text, emoji joined by ZWJ, the characters next to the ranges.
+KEPT = "ИТ 🚀 👨\u200d👩\u200d👧 é \xa0 \u061b \u200d \u2027 \u202f \u2065 \u206a"
+HOSTILE = "\x9b31mRED \x1b[2J \u202egnp.exe\u202c \u2066x\u2069 \u061c\u200e\u200f a\u2028b \x7f"
+
+
+def raw_controls(text: str) -> list[str]:
+    return [c for c in text if c in CONTROLS]
+
+
+def test_dumps_escapes_every_control_and_parses_back_the_same() -> None:
+    data = {"title": "".join(CONTROLS), "kept": KEPT, "key\x9b\u202e": [HOSTILE]}
+    for ascii_only in (False, True):
+        text = escapes.dumps(data, ascii_only=ascii_only)
+        assert raw_controls(text.replace("\n", "")) == []
+        assert text.startswith('{\n  "title": "\\u0000')  # indented lines stay
+        assert json.loads(text) == data
+    text = escapes.dumps(data)
+    assert KEPT in text  # nothing else escaped
+    assert "\\u009b31mRED \\u001b[2J \\u202egnp.exe\\u202c" in text
+    assert "\\u2066x\\u2069 \\u061c\\u200e\\u200f a\\u2028b \\u007f" in text
+
+
+def test_escape_controls_can_keep_newlines() -> None:
+    assert escapes.escape_controls("a\nb\x9b") == "a\\u000ab\\u009b"
+    assert escapes.escape_controls("a\nb\x9b\r", keep_newlines=True) == "a\nb\\u009b\\u000d"
+
+
+def formatted(level: str = "INFO") -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(escapes.EscapingFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("tests.escapes")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(level)
+    return logger, stream
+
+
+def test_log_lines_escape_what_they_quote() -> None:
+    logger, stream = formatted()
+    logger.warning("channel %s failed: %s", "\u202eevil\u202c", "line\nforged ERROR \x9b2J")
+    assert stream.getvalue() == (
+        "WARNING channel \\u202eevil\\u202c failed: line\\u000aforged ERROR \\u009b2J\n"
+    )
+
+
+def test_a_traceback_keeps_its_lines_and_escapes_the_rest() -> None:
+    logger, stream = formatted()
+    try:
+        raise ValueError("bad \x1b[31m title \u2066")
+    except ValueError:
+        logger.exception("reading @%s", "x\x85y")
+    text = stream.getvalue()
+    assert text.startswith("ERROR reading @x\\u0085y\nTraceback (most recent call last):\n")
+    assert "ValueError: bad \\u001b[31m title \\u2066\n" in text
+    assert raw_controls(text.replace("\n", "")) == []
+
+
+# --- end to end: what collect stores, what is printed --------------------------------------
+
+
+@pytest.fixture
+def hostile_tg(fake_tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> FakeTelegram:
+    """The stand-in channel titled and posting with control characters."""
+    channel = fake_tg.channels[0]
+    channel.title = f"ITAM {HOSTILE}"
+    channel.messages.append(post(channel.id, 2_000, f"post {HOSTILE}"))
+    monkeypatch.setattr(collect_module, "default_source_factory", source_factory(fake_tg))
+    return fake_tg
+
+
+def test_stored_data_keeps_the_real_characters_and_printed_json_escapes_them(
+    env: dict[str, str], hostile_tg: FakeTelegram, rdb: redis.Redis
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["collect"])
+    assert result.exit_code == 0, result.stderr
+    stats = json.loads(rdb.get(STATS_KEY) or "")
+    posts = json.loads(rdb.get(POSTS_KEY) or "")
+    assert stats["title"] == f"ITAM {HOSTILE}"  # stored as they are
+    assert posts[0]["text"] == f"post {HOSTILE}"
+    for args in (["show", "--json"], ["collect", "--dry-run"]):
+        printed = runner.invoke(app, args)
+        assert printed.exit_code == 0, printed.stderr
+        assert raw_controls(printed.stdout.replace("\n", "")) == [], args
+        data: dict[str, Any] = json.loads(printed.stdout)
+        assert data["stats"]["title"] == f"ITAM {HOSTILE}"
+        assert data["posts"][0]["text"] == f"post {HOSTILE}"
+        assert "\\u009b31mRED" in printed.stdout
