@@ -24,6 +24,7 @@ from itam_tgstats.errors import (
     TgStatsError,
     one_line,
 )
+from itam_tgstats.history import Point, SeriesWrite, advance
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
 from itam_tgstats.status import (
@@ -157,6 +158,7 @@ async def _fetch_and_save(
     results: list[FetchResultLike | ChannelError] = [*skipped.values()]
     downloaded: dict[str, bytes] = {}
     snapshots: list[ChannelSnapshot] = []
+    last_points: list[dict[int, Point]] = []
     if due:
         async with (
             asyncio.timeout(settings.timeout) as deadline,
@@ -168,12 +170,19 @@ async def _fetch_and_save(
                 )
             finally:
                 resolved.update(source.resolved)
+            read_now = [
+                (i, r) for i, r in zip(due, fetched, strict=True) if not isinstance(r, ChannelError)
+            ]
+            snapshots = [r.snapshot for _, r in read_now]
+            wanted = {f.key for snap in snapshots for post in snap.posts for f in post.files}
+            series = [(names[i], [p.id for p in r.snapshot.posts]) for i, r in read_now]
+            # One round trip: which stored images are still there, and each kept post's
+            # last point (only with series on).
+            stored_images, last_points = await store.read_before_write(
+                sorted(start.media & wanted), series if settings.post_history_days else []
+            )
             snapshots, downloaded = await with_images(
-                [r.snapshot for r in fetched if not isinstance(r, ChannelError)],
-                source,
-                start.media,
-                store=store,
-                seconds_left=_seconds_left(deadline),
+                snapshots, source, stored_images, seconds_left=_seconds_left(deadline)
             )
         by_index = dict(zip(due, fetched, strict=True)) | skipped
         results = [by_index[i] for i in range(len(names))]
@@ -185,19 +194,29 @@ async def _fetch_and_save(
     if not read:
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
     outcomes = {n: outcome_of(r) for n, r in zip(names, results, strict=True)}
-    snapshot_of = iter(snapshots)
-    writes = [
-        ChannelWrite(name=name, snapshot=next(snapshot_of), first=index == 0)
-        for index, (name, result) in enumerate(zip(names, results, strict=True))
-        if not isinstance(result, ChannelError)
-    ]
+    now = clock()
+    writes: list[ChannelWrite] = []
+    series_writes: dict[str, SeriesWrite] = {}
+    read_at = [i for i, r in enumerate(results) if _is_read(r)]
+    for order, (index, fetched_snapshot) in enumerate(zip(read_at, snapshots, strict=True)):
+        name = names[index]
+        marks = start.channel_marks[index] if index < len(start.channel_marks) else {}
+        snapshot, changes = advance(
+            fetched_snapshot,
+            last_points=last_points[order] if order < len(last_points) else {},
+            stored=marks,
+            now=int(now),
+            days=settings.post_history_days,
+        )
+        if changes is not None:
+            series_writes[name] = changes
+        writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
     # Images stay while a kept post references them: the new posts of the channels read,
     # and the unchanged posts of those that failed.
     referenced = {key for w in writes for post in w.snapshot.posts for key in post.image_keys()}
     for index, result in enumerate(results):
         if isinstance(result, ChannelError) and index < len(start.channel_media):
             referenced |= start.channel_media[index]
-    now = clock()
     partial = ChannelsFailed(failures, len(names)) if failures else None
     await store.save_pass(
         writes,
@@ -216,6 +235,7 @@ async def _fetch_and_save(
         peers=_peer_keys(settings, resolved),
         media=downloaded,
         stale_media=start.media - referenced,
+        series=series_writes if settings.post_history_days else None,
     )
     for write in writes:
         stats = write.snapshot.stats
@@ -234,6 +254,10 @@ async def _fetch_and_save(
 def clock() -> float:
     """The pass's time (unix seconds); tests replace it to run passes hours apart."""
     return time.time()
+
+
+def _is_read(result: object) -> bool:
+    return not isinstance(result, ChannelError)
 
 
 def _peer(start: PassStart, index: int) -> ResolvedChannel | None:
@@ -311,21 +335,18 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 async def with_images(
     snapshots: Sequence[ChannelSnapshot],
     source: ChannelSource,
-    stored: frozenset[str],
+    kept: set[str],
     *,
-    store: Store,
     seconds_left: float,
 ) -> tuple[list[ChannelSnapshot], dict[str, bytes]]:
     """Download the posts' images Redis does not hold yet, for all channels at once; each
     `image` names a stored key or is null (not downloaded, or its download failed: the next
     pass tries again).
 
-    `stored`: the images the stored posts reference; those wanted again are checked to
-    still exist (one round trip) before they count as stored. Downloads get the pass's time
-    left but DOWNLOAD_MARGIN: a slow download never fails the pass.
+    `kept`: the images Redis holds (checked this pass). Downloads get the pass's time left
+    but DOWNLOAD_MARGIN: a slow download never fails the pass.
     """
     wanted = {f.key: f for snap in snapshots for post in snap.posts for f in post.files}
-    kept = await store.existing(sorted(stored & wanted.keys())) if stored & wanted.keys() else set()
     missing = [f for key, f in wanted.items() if key not in kept]
     budget = min(DOWNLOAD_TIMEOUT, seconds_left - DOWNLOAD_MARGIN)
     downloaded: dict[str, bytes] = {}

@@ -15,6 +15,7 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import describe_redis_url
 from itam_tgstats.errors import LockLost, StoreError, one_line
+from itam_tgstats.history import Point, SeriesWrite, parse_point, stored_marks
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, images_of
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ LAST_UPDATE_KEY = "tg:last_update"
 # Ours.
 STATUS_KEY = "tg:status"
 HISTORY_KEY = "tg:channel:history"
+POST_HISTORY_KEY = "tg:channel:post_history"
 LOCK_KEY = "tg:lock"
 PEER_KEY_PREFIX = "tg:peer:"
 MEDIA_KEY_PREFIX = "tg:media:"
@@ -37,21 +39,23 @@ SNAPSHOT_KEYS = (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
 
 @dataclass(frozen=True)
 class ChannelKeys:
-    """Where one channel's stats, posts and history live."""
+    """Where one channel's stats, posts, history and posts' series live."""
 
     stats: str
     posts: str
     history: str
+    post_history: str
 
 
 # The first configured channel is also written here (the original worker's keys).
-V1_KEYS = ChannelKeys(STATS_KEY, POSTS_KEY, HISTORY_KEY)
+V1_KEYS = ChannelKeys(STATS_KEY, POSTS_KEY, HISTORY_KEY, POST_HISTORY_KEY)
 
 
 def channel_keys(name: str) -> ChannelKeys:
-    """`tg:channel:<name>:stats|posts|history` for a configured channel's key name."""
+    """`tg:channel:<name>:stats|posts|history|post_history` for a channel's key name."""
+    prefix = f"tg:channel:{name}:"
     return ChannelKeys(
-        f"tg:channel:{name}:stats", f"tg:channel:{name}:posts", f"tg:channel:{name}:history"
+        f"{prefix}stats", f"{prefix}posts", f"{prefix}history", f"{prefix}post_history"
     )
 
 
@@ -75,6 +79,64 @@ if redis.call('exists', KEYS[1]) == 0 then
 end
 return 0
 """
+
+
+# Each requested post's last point, cut from the end of its series on the server: a pass
+# needs only that, never whole series over the network. (A point is under 200 bytes.)
+LAST_POINTS_SCRIPT = """
+local values = redis.call('hmget', KEYS[1], unpack(ARGV))
+local out = {}
+for i = 1, #ARGV do
+    local value = values[i]
+    out[i] = value and string.match(string.sub(value, -256), '({[^{}]*})%]%s*$') or false
+end
+return out
+"""
+
+# ARGV: n, the n post ids whose series stay, then (post id, point JSON) pairs to append.
+# Fields of posts no longer kept are deleted; each point is appended to its post's array.
+_APPLY_SERIES = """
+local function apply(key, first)
+    local n = tonumber(ARGV[first])
+    local kept = {}
+    for i = first + 1, first + n do kept[ARGV[i]] = true end
+    for _, field in ipairs(redis.call('hkeys', key)) do
+        if not kept[field] then redis.call('hdel', key, field) end
+    end
+    for i = first + n + 1, #ARGV, 2 do
+        local old = redis.call('hget', key, ARGV[i])
+        if old then
+            redis.call('hset', key, ARGV[i], string.sub(old, 1, -2) .. ',' .. ARGV[i + 1] .. ']')
+        else
+            redis.call('hset', key, ARGV[i], '[' .. ARGV[i + 1] .. ']')
+        end
+    end
+end
+"""
+APPEND_SERIES_SCRIPT = _APPLY_SERIES + "apply(KEYS[1], 1)\nreturn 0\n"
+
+# The original `tg:channel:post_history` follows the first channel's own key: the same
+# changes while it is that channel's (the original stats say so), else a copy of it.
+MIRROR_SERIES_SCRIPT = (
+    _APPLY_SERIES
+    + """
+local stats = redis.call('get', KEYS[3])
+if stats and string.find(stats, '"channel_id": ' .. ARGV[1] .. ',', 1, true) then
+    apply(KEYS[1], 2)
+elseif redis.call('exists', KEYS[2]) == 1 then
+    redis.call('copy', KEYS[2], KEYS[1], 'replace')
+else
+    redis.call('del', KEYS[1])
+end
+return 0
+"""
+)
+
+
+def series_arguments(series: SeriesWrite) -> list[str]:
+    """APPEND_SERIES_SCRIPT's arguments for one channel's series changes."""
+    pairs = [str(x) for post_id, point in series.appended.items() for x in (post_id, point)]
+    return [str(len(series.kept)), *map(str, series.kept), *pairs]
 
 
 def peer_key(account: str, username: str) -> str:
@@ -109,6 +171,8 @@ class PassStart:
     media: frozenset[str] = frozenset()
     # Per configured channel, the image keys its stored posts reference.
     channel_media: tuple[frozenset[str], ...] = ()
+    # Per configured channel, its stored posts' settled views at 1 h and 24 h, by post id.
+    channel_marks: tuple[dict[int, tuple[int | None, int | None]], ...] = ()
 
     @property
     def peer(self) -> ResolvedChannel | None:
@@ -220,6 +284,34 @@ class Store:
             found = await pipe.execute()
         return {key for key, exists in zip(keys, found, strict=True) if exists}
 
+    async def read_before_write(
+        self, images: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
+    ) -> tuple[set[str], list[dict[int, Point]]]:
+        """Which of the `images` Redis still holds, and for each (channel name, post ids) of
+        `series`, those posts' last points. One round trip (none when nothing is asked).
+        """
+        wanted = [(name, [str(i) for i in ids]) for name, ids in series if ids]
+        if not images and not wanted:
+            return set(), [{} for _ in series]
+        async with self._errors("reading the stored images and series"):
+            pipe = self.redis.pipeline(transaction=False)
+            for key in images:
+                pipe.exists(key)
+            for name, ids in wanted:
+                pipe.eval(LAST_POINTS_SCRIPT, 1, channel_keys(name).post_history, *ids)
+            answers = await pipe.execute()
+        found = {key for key, exists in zip(images, answers, strict=False) if exists}
+        tails = iter(answers[len(images) :])
+        points: list[dict[int, Point]] = []
+        for _name, post_ids in series:
+            parsed = (
+                {i: parse_point(v) for i, v in zip(post_ids, next(tails), strict=True) if v}
+                if post_ids
+                else {}
+            )
+            points.append({i: p for i, p in parsed.items() if p is not None})
+        return found, points
+
     async def begin_pass(
         self, token: str, lock_seconds: int, peers: Sequence[str], names: Sequence[str]
     ) -> PassStart:
@@ -241,17 +333,19 @@ class Store:
             await self._watch_lock()
         peer_values, posts_values = rest[: len(peers)], rest[len(peers) :]
         status = loads_or_text(status_value)
-        channel_media = tuple(frozenset(image_keys(loads_or_text(v))) for v in posts_values)
-        # Before a first pass of this version, only the original keys hold the first
-        # channel's posts: their images count as the first channel's.
-        if channel_media and not posts_values[0]:
-            channel_media = (frozenset(image_keys(loads_or_text(v1_posts))), *channel_media[1:])
+        stored = [loads_or_text(v) for v in posts_values]
+        # Before a first pass of version 2, only the original keys hold the first channel's
+        # posts: their images (and views) count as the first channel's.
+        if stored and not posts_values[0]:
+            stored[0] = loads_or_text(v1_posts)
+        channel_media = tuple(frozenset(image_keys(posts)) for posts in stored)
         return PassStart(
             locked=bool(locked),
             peers=tuple(parse_peer(v) for v in peer_values),
             status=status if isinstance(status, dict) else None,
             media=frozenset(image_keys(loads_or_text(v1_posts))).union(*channel_media),
             channel_media=channel_media,
+            channel_marks=tuple(stored_marks(posts) for posts in stored),
         )
 
     async def read_peers(self, peers: Sequence[str]) -> list[ResolvedChannel | None]:
@@ -277,12 +371,15 @@ class Store:
         peers: Mapping[str, ResolvedChannel] | None = None,
         media: Mapping[str, bytes] | None = None,
         stale_media: Iterable[str] = (),
+        series: Mapping[str, SeriesWrite] | None = None,
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
         `written`: the channels read this pass (the others keep their last snapshot);
         `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
-        `stale_media`: image keys no kept post references any more, deleted here.
+        `stale_media`: image keys no kept post references any more, deleted here;
+        `series`: each written channel's posts' series changes, by name (None: series are
+        off, and every configured channel's are deleted).
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
             if media:
@@ -298,15 +395,25 @@ class Store:
                 point = history_point(snapshot, now)
                 own = channel_keys(write.name)
                 targets = [own, *([V1_KEYS] if write.first else [])]
+                changes = (series or {}).get(write.name)
+                if changes is not None:
+                    arguments = series_arguments(changes)
+                    pipe.eval(APPEND_SERIES_SCRIPT, 1, own.post_history, *arguments)
                 if write.first:
+                    channel_id = str(snapshot.stats.channel_id)
                     pipe.eval(
-                        ADOPT_HISTORY_SCRIPT,
-                        3,
-                        own.history,
-                        HISTORY_KEY,
-                        STATS_KEY,
-                        str(snapshot.stats.channel_id),
+                        ADOPT_HISTORY_SCRIPT, 3, own.history, HISTORY_KEY, STATS_KEY, channel_id
                     )
+                    if changes is not None:  # before the original stats are replaced
+                        pipe.eval(
+                            MIRROR_SERIES_SCRIPT,
+                            3,
+                            POST_HISTORY_KEY,
+                            own.post_history,
+                            STATS_KEY,
+                            channel_id,
+                            *arguments,
+                        )
                 for keys in targets:
                     pipe.set(keys.stats, stats)
                     pipe.set(keys.posts, posts)
@@ -314,6 +421,8 @@ class Store:
                     pipe.zremrangebyscore(keys.history, "-inf", point_cutoff)
                 if write.first:
                     pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
+            if series is None:
+                pipe.delete(POST_HISTORY_KEY, *(channel_keys(n).post_history for n in names))
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():

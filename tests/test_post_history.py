@@ -1,0 +1,250 @@
+"""Posts over time: a point per pass while a post is young, hourly after a day, none past
+TG_POST_HISTORY_DAYS; views at 1 h and 24 h; ERR24. Passes run hours apart on a set clock."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from itam_tgstats.errors import ChannelError
+from itam_tgstats.store import POST_HISTORY_KEY, POSTS_KEY, STATS_KEY, channel_keys
+from tests.channels import post
+from tests.clock import Clock, install
+from tests.faketg import FakeChannel, FakeTelegram
+from tests.helpers import make_settings, run_pass
+
+P = 1_760_000_000  # when the test channel's newest post is published
+HOUR = 3600
+DAY = 86_400
+CHANNEL_ID = 4_100_000_001
+
+
+def channel(*dates: int, participants: int = 1000) -> FakeChannel:
+    """@pulse, its posts (ids 1, 2, …) published at `dates`."""
+    messages = [
+        post(CHANNEL_ID, i, f"post {i}", date=d, views=0, forwards=0)
+        for i, d in enumerate(dates, start=1)
+    ]
+    return FakeChannel(
+        id=CHANNEL_ID, title="Pulse", username="pulse", messages=messages, participants=participants
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return install(monkeypatch, Clock(P))
+
+
+class Pulse:
+    """One channel and passes at the clock's times, views set per pass."""
+
+    def __init__(
+        self, fake: FakeTelegram, rdb: redis.Redis, redis_url: str, clock: Clock, **env: str
+    ):
+        self.fake, self.rdb, self.clock = fake, rdb, clock
+        env.setdefault("TG_CHANNEL_USERNAME", "pulse")
+        self.settings = make_settings(fake, redis_url, **env)
+
+    def message(self, post_id: int) -> Any:
+        return next(m for m in self.fake.channels[0].messages if m.id == post_id)
+
+    def pass_at(self, when: float, views: dict[int, int] | None = None) -> None:
+        self.clock.now = when
+        for post_id, count in (views or {}).items():
+            self.message(post_id).views = count
+        assert run_pass(self.settings, self.fake) is True
+
+    def series(self, post_id: int, key: str = channel_keys("pulse").post_history) -> list[dict]:
+        value = self.rdb.hget(key, str(post_id))
+        return json.loads(value) if value is not None else []
+
+    def times(self, post_id: int) -> list[int]:
+        return [p["t"] - P for p in self.series(post_id)]
+
+    def posts(self) -> dict[int, dict[str, Any]]:
+        return {p["id"]: p for p in json.loads(self.rdb.get(POSTS_KEY) or "[]")}
+
+    def stats(self) -> dict[str, Any]:
+        return dict(json.loads(self.rdb.get(STATS_KEY) or "{}"))
+
+
+@pytest.fixture
+def pulse(redis_url: str, rdb: redis.Redis, clock: Clock) -> Pulse:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    return Pulse(fake, rdb, redis_url, clock)
+
+
+def test_a_point_every_pass_for_a_day_then_one_an_hour(pulse: Pulse) -> None:
+    quarter = 15 * 60
+    for n in range(1, 30 * 4):  # every 15 minutes for 30 hours
+        pulse.pass_at(P + n * quarter, views={1: 10 * n})
+    times = pulse.times(1)
+    young = [t for t in times if t < DAY]
+    assert young == [n * quarter for n in range(1, 96)]  # every pass of the first day
+    # After 24 h: the last young point is at 23 h 45 min; then one at least an hour apart.
+    assert [t for t in times if t >= DAY] == [
+        DAY + 45 * 60,
+        DAY + 105 * 60,
+        DAY + 165 * 60,
+        DAY + 225 * 60,
+        DAY + 285 * 60,
+        DAY + 345 * 60,
+    ]
+    # Each point holds the post's numbers at that pass, oldest first.
+    first = pulse.series(1)[0]
+    assert first == {"t": P + quarter, "views": 10, "reactions": 0, "forwards": 0, "comments": 0}
+    assert [p["views"] for p in pulse.series(1)] == [t // quarter * 10 for t in times]
+
+
+def test_a_point_exactly_an_hour_after_the_last_is_added_one_a_second_earlier_is_not(
+    pulse: Pulse,
+) -> None:
+    pulse.pass_at(P + DAY + 10)
+    pulse.pass_at(P + DAY + 10 + HOUR - 1)
+    assert pulse.times(1) == [DAY + 10]
+    pulse.pass_at(P + DAY + 10 + HOUR)
+    assert pulse.times(1) == [DAY + 10, DAY + 10 + HOUR]
+
+
+def test_no_new_point_once_the_post_is_older_than_the_day_limit(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="2")
+    pulse.pass_at(P + 2 * DAY - 1, views={1: 5})
+    pulse.pass_at(P + 2 * DAY, views={1: 6})  # exactly 2 days old: no longer younger
+    pulse.pass_at(P + 5 * DAY, views={1: 7})
+    assert pulse.times(1) == [2 * DAY - 1]  # the series stays as it was
+    assert pulse.posts()[1]["views"] == 7
+
+
+def test_views_after_1_h_and_24_h_are_interpolated_and_then_settled(pulse: Pulse) -> None:
+    pulse.pass_at(P + 50 * 60, views={1: 100})
+    assert (pulse.posts()[1]["views_1h"], pulse.posts()[1]["views_24h"]) == (None, None)
+    pulse.pass_at(P + 65 * 60, views={1: 250})
+    # 100 at 50 min, 250 at 65 min: at 60 min, 100 + 150 * 10/15 = 200.
+    assert pulse.posts()[1]["views_1h"] == 200
+    pulse.pass_at(P + 80 * 60, views={1: 999})
+    assert pulse.posts()[1]["views_1h"] == 200  # settled: later numbers do not move it
+    pulse.pass_at(P + 23 * HOUR + 55 * 60, views={1: 1000})
+    pulse.pass_at(P + 25 * HOUR + 5 * 60, views={1: 1070})
+    # 1000 at 23 h 55 min, 1070 at 25 h 5 min: at 24 h, 1000 + 70 * 5/70 = 1005.
+    assert pulse.posts()[1]["views_24h"] == 1005
+
+
+def test_a_point_exactly_at_the_mark_gives_its_own_views(pulse: Pulse) -> None:
+    pulse.pass_at(P + 30 * 60, views={1: 10})
+    pulse.pass_at(P + HOUR, views={1: 77})
+    assert pulse.posts()[1]["views_1h"] == 77
+    pulse.pass_at(P + HOUR + 900, views={1: 90})
+    assert pulse.posts()[1]["views_1h"] == 77
+
+
+def test_interpolation_rounds_half_up(pulse: Pulse) -> None:
+    pulse.pass_at(P + HOUR - 1, views={1: 10})
+    pulse.pass_at(P + HOUR + 1, views={1: 11})
+    assert pulse.posts()[1]["views_1h"] == 11  # 10.5 rounds up
+
+
+def test_a_post_first_seen_when_already_old_never_gets_its_early_views(pulse: Pulse) -> None:
+    pulse.pass_at(P + 2 * HOUR, views={1: 500})
+    pulse.pass_at(P + 3 * HOUR, views={1: 600})
+    assert pulse.posts()[1]["views_1h"] is None  # no point at or before 1 h
+    pulse.pass_at(P + 23 * HOUR, views={1: 900})
+    pulse.pass_at(P + 25 * HOUR, views={1: 1100})
+    assert pulse.posts()[1]["views_1h"] is None
+    assert pulse.posts()[1]["views_24h"] == 1000
+
+
+def test_err24_is_the_mean_views_at_24_h_per_subscriber(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P - 30 * 60, P, P + HOUR, participants=400))
+    pulse = Pulse(fake, rdb, redis_url, clock)
+    pulse.pass_at(P + 23 * HOUR, views={1: 100, 2: 100, 3: 50})
+    assert pulse.stats()["err24_percent"] is None  # no post has views at 24 h yet
+    pulse.pass_at(P + 24 * HOUR + 30 * 60, views={1: 400, 2: 190, 3: 60})
+    posts = pulse.posts()
+    # Post 1: 100 at 23.5 h, 400 at 25 h → 200 at 24 h; post 2: 100 at 23 h, 190 at
+    # 24.5 h → 160; post 3 is not a day old.
+    assert [posts[i]["views_24h"] for i in (1, 2, 3)] == [200, 160, None]
+    assert pulse.stats()["err24_percent"] == 45.0  # (200 + 160) / 2 / 400 * 100
+    fake.channels[0].participants = 0
+    pulse.pass_at(P + 25 * HOUR)
+    assert pulse.stats()["err24_percent"] is None  # no subscribers: no rate
+
+
+def test_series_of_posts_no_longer_kept_are_deleted(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P - HOUR, P))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2")
+    pulse.pass_at(P + 60)
+    key = channel_keys("pulse").post_history
+    assert sorted(rdb.hkeys(key)) == ["1", "2"]
+    fake.channels[0].messages.append(post(CHANNEL_ID, 3, "post 3", date=P + 120, views=1))
+    pulse.pass_at(P + 180)
+    assert sorted(rdb.hkeys(key)) == ["2", "3"]
+    assert pulse.times(2) == [60, 180]
+
+
+def test_the_off_switch_deletes_the_series_and_leaves_the_fields_null(
+    redis_url: str, rdb: redis.Redis, clock: Clock, pulse: Pulse
+) -> None:
+    pulse.pass_at(P + 50 * 60, views={1: 1})
+    pulse.pass_at(P + 70 * 60, views={1: 2})
+    assert rdb.exists(channel_keys("pulse").post_history, POST_HISTORY_KEY) == 2
+    off = Pulse(pulse.fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="0")
+    off.pass_at(P + 80 * 60)
+    assert rdb.exists(channel_keys("pulse").post_history, POST_HISTORY_KEY) == 0
+    assert (off.posts()[1]["views_1h"], off.posts()[1]["views_24h"]) == (None, None)
+    assert off.stats()["err24_percent"] is None
+
+
+def test_the_first_channel_also_writes_the_original_key_and_a_reorder_follows(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    other = channel(P)
+    other.id, other.username = CHANNEL_ID + 1, "beat"
+    other.messages = [post(other.id, 1, "beat 1", date=P, views=5)]
+    fake.add_channel(other)
+    first = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="pulse, beat")
+    first.pass_at(P + 60)
+    first.pass_at(P + 120)
+    own = rdb.hgetall(channel_keys("pulse").post_history)
+    assert own and rdb.hgetall(POST_HISTORY_KEY) == own
+    assert len(json.loads(own["1"])) == 2
+    # The configuration puts @beat first: the original key becomes @beat's series.
+    swapped = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="beat, pulse")
+    swapped.pass_at(P + 180)
+    assert rdb.hgetall(POST_HISTORY_KEY) == rdb.hgetall(channel_keys("beat").post_history)
+    assert [p["views"] for p in swapped.series(1, POST_HISTORY_KEY)] == [5, 5, 5]
+    assert len(swapped.series(1)) == 3  # @pulse's own series goes on
+
+
+def test_a_failed_channel_keeps_its_series(
+    redis_url: str, rdb: redis.Redis, clock: Clock, pulse: Pulse
+) -> None:
+    pulse.pass_at(P + 60)
+    before = rdb.hgetall(channel_keys("pulse").post_history)
+    pulse.fake.channels[0].private = True
+    pulse.clock.now = P + 120
+    with pytest.raises(ChannelError, match="@pulse is private"):
+        run_pass(pulse.settings, pulse.fake)
+    assert rdb.hgetall(channel_keys("pulse").post_history) == before
+
+
+def test_series_cost_no_telegram_call(pulse: Pulse) -> None:
+    pulse.pass_at(P + 60)
+    pulse.fake.calls.clear()
+    pulse.pass_at(P + 960)
+    assert sorted(pulse.fake.api_calls) == ["channels.GetFullChannel", "messages.GetHistory"]
