@@ -24,6 +24,7 @@ import typer
 from itam_tgstats import __version__
 from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
+from itam_tgstats.escapes import EscapingFormatter, escape_controls
 
 T = TypeVar("T")
 
@@ -45,7 +46,8 @@ log = logging.getLogger("itam_tgstats")
 def setup_logging(level: str) -> None:
     """Log lines to stderr at LOG_LEVEL; stdout carries only a command's output."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # A channel's name or text quoted in a message never carries a control character raw.
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -77,7 +79,7 @@ def invocation() -> str:
 
 def fail(message: str, code: int) -> typer.Exit:
     """Print `error: <message>` as one line on stderr; the Exit to raise."""
-    line = " ".join(message.split()).replace("`tgstats ", f"`{invocation()} ")
+    line = escape_controls(" ".join(message.split())).replace("`tgstats ", f"`{invocation()} ")
     sys.stderr.write(f"error: {line}\n")
     return typer.Exit(code)
 
@@ -133,6 +135,14 @@ def collect(
             help='Print {"stats": ..., "posts": [...]} on stdout and write nothing to Redis.',
         ),
     ] = False,
+    retry_now: Annotated[
+        bool,
+        typer.Option(
+            "--retry-now",
+            help="Ask Telegram about every channel this pass, also those left alone after "
+            "failing on their own (see `tgstats show`).",
+        ),
+    ] = False,
 ) -> None:
     """Read the channel and write one consistent snapshot into Redis.
 
@@ -161,7 +171,11 @@ def collect(
         store = Store(settings.redis_url)
         try:
             return await pass_.collect_once(
-                settings, store, pass_.default_source_factory, interruption=interruption
+                settings,
+                store,
+                pass_.default_source_factory,
+                interruption=interruption,
+                retry_now=retry_now,
             )
         finally:
             await store.aclose()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from itam_tgstats.escapes import CONTROL_CHARACTERS
 from itam_tgstats.show import (
     channel_detail,
     channels_of,
@@ -22,9 +22,9 @@ from itam_tgstats.show import (
     sparkline,
 )
 
-# Control characters (ESC starts terminal sequences: colours, links, a cleared screen) and the
-# bidirectional overrides that reorder what is shown.
-UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters (ESC and the 8-bit CSI U+009B start terminal sequences: colours, links,
+# a cleared screen) and the bidi and format controls that reorder what is shown.
+UNSAFE_CHARACTERS = CONTROL_CHARACTERS
 
 
 def plain(value: Any) -> str:
@@ -64,9 +64,9 @@ def render(
     fresh, line = check_update(detail.get("last_update"), interval, now, missing=missing)
     console.print(Text(f"health: {line}", style="green" if fresh else "bold red"))
     if name is None:
-        _render_status(detail.get("status"), console, fresh)
+        _render_status(detail.get("status"), console, fresh, now)
     else:
-        _render_channel_status(detail.get("status"), console, fresh)
+        _render_channel_status(detail.get("status"), console, fresh, now)
     posts = detail.get("posts")
     if isinstance(posts, list) and posts:
         console.print(_posts_table(posts, now, ascii_only=ascii_only))
@@ -89,7 +89,7 @@ def channels_table(view: dict[str, Any], now: float, *, ascii_only: bool = False
         table.add_column(column, justify=justify, overflow="fold" if ascii_only else "ellipsis")
     for name, channel in channels_of(view).items():
         stats = channel.get("stats") if isinstance(channel.get("stats"), dict) else None
-        state, style = channel_state(entries.get(name))
+        state, style = channel_state(entries.get(name), now)
         cells = (
             f"@{name}",
             plain(stats.get("subscribers_count")) if stats else "-",
@@ -124,13 +124,24 @@ def last_post_age(stats: dict[str, Any] | None, now: float) -> str:
     return f"{human_age(now - posted)} ago"
 
 
-def channel_state(entry: Any) -> tuple[str, str]:
-    """(`ok` or `error: …`, its style) from a channel's entry in `tg:status.channels`."""
+def channel_state(entry: Any, now: float) -> tuple[str, str]:
+    """(`ok` or `error: …`, its style) from a channel's entry in `tg:status.channels`;
+    a channel left alone after failing on its own says when it is asked again."""
     if not isinstance(entry, dict):
         return "-", ""
     if entry.get("ok") is True:
         return "ok", "green"
-    return f"error: {plain(entry.get('last_error') or 'unknown')}", "red"
+    retry = next_try(entry, now)
+    later = f" ({retry})" if retry else ""
+    return f"error: {plain(entry.get('last_error') or 'unknown')}{later}", "red"
+
+
+def next_try(entry: Any, now: float) -> str | None:
+    """`next try 2025-01-07T13:00:00+00:00, in 45 min` while a channel's backoff runs."""
+    retry_at = parse_time(entry.get("retry_after")) if isinstance(entry, dict) else None
+    if retry_at is None or retry_at <= now:
+        return None
+    return f"next try {plain(entry['retry_after'])}, in {human_age(retry_at - now)}"
 
 
 def _render_stats(
@@ -170,7 +181,7 @@ def _print_labelled(console: Console, parts: list[str], style: str) -> None:
         console.print(Text(f"{label:<8}{part}", style=style))
 
 
-def _render_status(status: Any, console: Console, fresh: bool) -> None:
+def _render_status(status: Any, console: Console, fresh: bool, now: float) -> None:
     """The pass's status (`tg:status`), for the first channel."""
     if not isinstance(status, dict):
         return
@@ -183,23 +194,35 @@ def _render_status(status: Any, console: Console, fresh: bool) -> None:
         parts.append(f"{plain(status['consecutive_failures'])} failed passes in a row")
     if status.get("retry_after"):
         parts.append(f"Telegram asked to wait until {plain(status['retry_after'])}")
+    # One channel: its own backoff, if it runs, is the pass's story too.
+    entries = status.get("channels")
+    if isinstance(entries, dict) and len(entries) == 1:
+        retry = next_try(next(iter(entries.values())), now)
+        if retry:
+            parts.append(f"channel left alone after failing on its own: {retry}")
     _print_labelled(console, parts, "" if fresh else "red")
 
 
-def _render_channel_status(entry: Any, console: Console, fresh: bool) -> None:
+def _render_channel_status(entry: Any, console: Console, fresh: bool, now: float) -> None:
     """Another channel's entry in `tg:status.channels`."""
     if not isinstance(entry, dict):
         return
     parts = [f"last success {plain(entry.get('last_success_at') or 'never')}"]
     if entry.get("ok") is not True:
         parts.append(f"last error: {plain(entry.get('last_error') or 'unknown')}")
+    retry = next_try(entry, now)
+    if retry:
+        parts.append(retry)
     _print_labelled(console, parts, "" if fresh and entry.get("ok") is True else "red")
 
 
 def _posts_table(posts: list[Any], now: float, *, ascii_only: bool) -> Table:
     rates = [engagement(p) if isinstance(p, dict) else None for p in posts]
     known = [r for r in rates if r is not None]
+    # A star marks the one post with the best engagement: none for a tie or when nobody acted.
     best = max(known) if known else None
+    if best is not None and (best <= 0 or known.count(best) > 1):
+        best = None
     table = Table(box=None, header_style="bold")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("", "left"), ("id", "right"), ("age", "right"), ("views", "right"),
