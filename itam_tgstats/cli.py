@@ -194,9 +194,11 @@ def show(
         bool,
         typer.Option(
             "--json",
-            help='Print {"stats", "posts", "last_update", "status", "history"} as stored '
-            "(the first channel's; null where missing; history oldest first), and "
-            '"channels": every configured channel\'s {"stats", "posts", "history"}.',
+            help='Print {"stats", "posts", "last_update", "status", "history", "post_history"} '
+            "as stored (the first channel's; null where missing; history oldest first; "
+            "post_history: post id to its series of points), and "
+            '"channels": every configured channel\'s {"stats", "posts", "history", '
+            '"post_history"}.',
         ),
     ] = False,
     check: Annotated[
@@ -218,6 +220,15 @@ def show(
             "(name, @name or https://t.me/name).",
         ),
     ] = None,
+    post: Annotated[
+        int | None,
+        typer.Option(
+            "--post",
+            metavar="ID",
+            help="Show this post's views over time (a sparkline and its points), in the "
+            "first channel or the one --channel names.",
+        ),
+    ] = None,
 ) -> None:
     """Show what Redis holds: every channel in a line, then one channel in detail.
 
@@ -229,9 +240,17 @@ def show(
         raise fail("--json and --check cannot be combined", 2)
     if channel is not None and (as_json or check):
         raise fail("--channel chooses the detail view: not with --json or --check", 2)
+    if post is not None and (as_json or check):
+        raise fail("--post shows one post's series: not with --json or --check", 2)
     settings = run(lambda: load_settings(need_telegram=False))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
-    view = run(lambda: asyncio.run(view_.read_view(settings)))
+    # The health check (every minute) never reads the posts' series.
+    series = as_json or post is not None
+    view = run(lambda: asyncio.run(view_.read_view(settings, series=series)))
+    points = None
+    if post is not None:
+        name = None if channel is None else detailed
+        points = run(lambda: view_.post_series(view, name, post))
     if check:
         fresh, line = view_.check_freshness(view, settings.update_interval, time.time())
         typer.echo(line)
@@ -246,12 +265,26 @@ def show(
         return
     from rich.console import Console  # noqa: PLC0415
 
+    from itam_tgstats import dashboard  # noqa: PLC0415 - rich loads for this view only
+
     no_color = os.environ.get("NO_COLOR", "") != ""  # https://no-color.org: set and not empty
     # NO_COLOR: no escape sequence at all (rich alone would still print bold).
     console = Console(color_system=None) if no_color else Console()
     # Block characters need a UTF-8 terminal; NO_COLOR or a pipe asks for plain output.
     ascii_only = not utf8 or no_color or not console.is_terminal
-    view_.render(view, console, settings.update_interval, ascii_only=ascii_only, channel=detailed)
+    if points is not None:
+        dashboard.render_post(
+            points, console, post_id=post or 0, channel=detailed, ascii_only=ascii_only
+        )
+        return
+    dashboard.render(
+        view,
+        console,
+        settings.update_interval,
+        time.time(),
+        ascii_only=ascii_only,
+        channel=detailed,
+    )
 
 
 class TerminalPrompter:

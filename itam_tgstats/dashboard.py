@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from itam_tgstats.escapes import CONTROL_CHARACTERS
+from itam_tgstats.models import iso_utc
 from itam_tgstats.show import (
     channel_detail,
     channels_of,
@@ -226,7 +227,8 @@ def _posts_table(posts: list[Any], now: float, *, ascii_only: bool) -> Table:
     table = Table(box=None, header_style="bold")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("", "left"), ("id", "right"), ("age", "right"), ("views", "right"),
-        ("reactions", "right"), ("comments", "right"), ("forwards", "right"),
+        ("24 h views", "right"), ("reactions", "right"), ("comments", "right"),
+        ("forwards", "right"),
         ("engagement", "right"), ("media", "left"), ("text", "left"),
     )  # fmt: skip
     for column, justify in columns:
@@ -243,6 +245,7 @@ def _posts_table(posts: list[Any], now: float, *, ascii_only: bool) -> Table:
             plain(post.get("id")),
             human_age(now - posted) if posted is not None else "?",
             plain(post.get("views")),
+            plain(post["views_24h"]) if isinstance(post.get("views_24h"), int) else "-",
             plain(post.get("reactions_total")),
             plain(post.get("comments_count")),
             plain(post.get("forwards")),
@@ -253,3 +256,30 @@ def _posts_table(posts: list[Any], now: float, *, ascii_only: bool) -> Table:
         # Text, not str: a cell given as str would be read as rich markup.
         table.add_row(*map(Text, cells), style="bold" if is_best else None)
     return table
+
+
+def render_post(
+    points: list[dict[str, int]],
+    console: Console,
+    *,
+    post_id: int,
+    channel: str,
+    ascii_only: bool = False,
+) -> None:
+    """`show --post`: a post's views over time as a sparkline, then its points."""
+    views = [p["views"] for p in points]
+    span = human_age(points[-1]["t"] - points[0]["t"])
+    console.print(Text(f"post {post_id} of @{plain(channel)}: {len(points)} points over {span}"))
+    console.print(
+        Text(f"views {sparkline(views, ascii_only=ascii_only)}  {min(views)}..{max(views)}")
+    )
+    table = Table(box=None, header_style="bold")
+    for column in ("time (UTC)", "views", "reactions", "forwards", "comments"):
+        table.add_column(column, justify="left" if column.startswith("time") else "right")
+    for p in points:
+        cells = [iso_utc(p["t"]), *(plain(p.get(k, "-")) for k in POINT_COUNTS)]
+        table.add_row(*map(Text, cells))
+    console.print(table)
+
+
+POINT_COUNTS = ("views", "reactions", "forwards", "comments")

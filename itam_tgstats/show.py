@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from itam_tgstats import escapes
 from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
 from itam_tgstats.errors import ConfigError
 from itam_tgstats.store import Store
 
-if TYPE_CHECKING:
-    from rich.console import Console
 
-
-async def read_view(settings: Settings) -> dict[str, Any]:
-    """Everything `show` displays for the configured channels, read in one round trip."""
+async def read_view(settings: Settings, *, series: bool = False) -> dict[str, Any]:
+    """Everything `show` displays for the configured channels, read in one round trip;
+    with `series`, the posts' series too (`--json`, `--post`)."""
     store = Store(settings.redis_url)
     try:
-        return await store.read_all([channel_key_name(c) for c in settings.channels])
+        names = [channel_key_name(c) for c in settings.channels]
+        return await store.read_all(names, series=series)
     finally:
         await store.aclose()
 
@@ -58,6 +56,10 @@ def several(view: dict[str, Any]) -> bool:
     return len(channels_of(view)) > 1
 
 
+# What each channel's entry of the view holds (`post_history` only when read).
+CHANNEL_VALUES = ("stats", "posts", "history", "post_history")
+
+
 def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """The view `render` details for one channel, shaped like the original one.
 
@@ -69,7 +71,7 @@ def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, A
     names = list(channels)
     if not names or name is None or name == names[0]:
         own = channels[names[0]] if names else view
-        return {**view, **{k: own.get(k) for k in ("stats", "posts", "history")}}
+        return {**view, **{k: own.get(k) for k in CHANNEL_VALUES}}
     own = channels.get(name, {})
     stats = own.get("stats")
     status = view.get("status")
@@ -80,6 +82,7 @@ def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, A
         "stats": stats,
         "posts": own.get("posts"),
         "history": own.get("history"),
+        "post_history": own.get("post_history"),
         "last_update": stats.get("collected_at") if isinstance(stats, dict) else None,
         "status": entry if isinstance(entry, dict) else None,
     }
@@ -168,34 +171,18 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
     """`show --json`: the stored values (null where missing), and the history oldest first.
 
     The original keys describe the first channel; `channels` gives every configured
-    channel's `{"stats", "posts", "history"}` by key name (the first one's too).
+    channel's `{"stats", "posts", "history", "post_history"}` by key name (the first
+    one's too); `post_history` maps each post id to its series (read with `series`).
     Control characters are escaped (`\\u009b`); `ascii_only` escapes what is not ASCII too
     (`\\u0442`), for outputs that cannot carry it.
     """
-    keys = ("stats", "posts", "last_update", "status", "history")
+    keys = ("stats", "posts", "last_update", "status", "history", "post_history")
     data = {k: view.get(k) for k in keys}
     data["channels"] = {
-        name: {k: channel.get(k) for k in ("stats", "posts", "history")}
+        name: {k: channel.get(k) for k in CHANNEL_VALUES}
         for name, channel in channels_of(view).items()
     }
     return escapes.dumps(data, ascii_only=ascii_only)
-
-
-def render(
-    view: dict[str, Any],
-    console: Console,
-    interval: int,
-    now: float | None = None,
-    *,
-    ascii_only: bool = False,
-    channel: str | None = None,
-) -> None:
-    """The person's view: every channel in a line (when several), then one in detail."""
-    # rich loads only for this view: `show --check` and `--json` stay fast.
-    from itam_tgstats import dashboard  # noqa: PLC0415
-
-    now = time.time() if now is None else now
-    dashboard.render(view, console, interval, now, ascii_only=ascii_only, channel=channel)
 
 
 # --- growth ------------------------------------------------------------------------------------
@@ -287,3 +274,23 @@ def engagement(post: dict[str, Any]) -> float | None:
 def signed(n: int) -> str:
     """`+12`, `-3`, `0`."""
     return f"{n:+d}" if n else "0"
+
+
+def post_series(view: dict[str, Any], name: str | None, post_id: int) -> list[dict[str, int]]:
+    """`show --post`: the readable points of a post's series (oldest first), in the channel
+    `name` (None: the first); ConfigError when it has none."""
+    detail = channel_detail(view, name)
+    series = detail.get("post_history")
+    points = series.get(str(post_id)) if isinstance(series, dict) else None
+    readable = [
+        p
+        for p in (points if isinstance(points, list) else [])
+        if isinstance(p, dict) and all(isinstance(p.get(k), int) for k in ("t", "views"))
+    ]
+    if not readable:
+        where = f"@{name}" if name else "the first channel"
+        raise ConfigError(
+            f"post {post_id} of {where} has no series (only kept posts younger than "
+            "TG_POST_HISTORY_DAYS have one)"
+        )
+    return sorted(readable, key=lambda p: p["t"])

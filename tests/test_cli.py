@@ -246,7 +246,10 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
         "last_update": None,
         "status": None,
         "history": [],
-        "channels": {"itatmisis": {"stats": None, "posts": None, "history": []}},
+        "post_history": {},
+        "channels": {
+            "itatmisis": {"stats": None, "posts": None, "history": [], "post_history": {}}
+        },
     }
 
     assert invoke("collect").exit_code == 0
@@ -257,7 +260,9 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
     fresh = invoke("show", "--check")
     assert fresh.exit_code == 0 and fresh.stdout.startswith("ok: last update ")
     data = json.loads(invoke("show", "--json").stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status", "history", "channels"}
+    assert set(data) == {
+        "stats", "posts", "last_update", "status", "history", "post_history", "channels"
+    }  # fmt: skip
     assert data["stats"] == json.loads(rdb.get(STATS_KEY)) and data["status"]["ok"] is True
     assert data["channels"]["itatmisis"]["stats"] == data["stats"]
 

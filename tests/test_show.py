@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.testing import CliRunner
 
-from itam_tgstats import show
+from itam_tgstats import dashboard, show
 from itam_tgstats.cli import app
 from itam_tgstats.store import HISTORY_KEY, LAST_UPDATE_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY
 
@@ -123,7 +123,7 @@ def rendered(view: dict[str, Any], *, ascii_only: bool = False, color: bool = Fa
     console = Console(
         file=out, width=140, force_terminal=color, color_system="standard" if color else None
     )
-    show.render(view, console, 900, now=NOW, ascii_only=ascii_only)
+    dashboard.render(view, console, 900, NOW, ascii_only=ascii_only)
     return out.getvalue()
 
 
@@ -196,11 +196,18 @@ def test_show_command_over_redis(env: dict[str, str], rdb: redis.Redis) -> None:
     assert "IT at MISIS" in result.stdout and "+300 30 d" in result.stdout
     assert result.stdout.isascii()  # not a terminal: plain ASCII
     data = json.loads(CliRunner().invoke(app, ["show", "--json"]).stdout)
-    assert set(data) == {"stats", "posts", "last_update", "status", "history", "channels"}
+    assert set(data) == {
+        "stats", "posts", "last_update", "status", "history", "post_history", "channels"
+    }  # fmt: skip
     assert data["history"] == view["history"]  # oldest first
     # the one configured channel, read from the original keys (no per-channel keys yet)
     assert data["channels"] == {
-        "itatmisis": {"stats": view["stats"], "posts": view["posts"], "history": view["history"]}
+        "itatmisis": {
+            "stats": view["stats"],
+            "posts": view["posts"],
+            "history": view["history"],
+            "post_history": {},
+        }
     }
     assert data["status"] == view["status"]
 
@@ -254,6 +261,59 @@ def test_control_characters_in_channel_text_are_shown_not_obeyed() -> None:
     text = rendered(view)
     assert "\x1b" not in text and "\u202e" not in text
     assert "\ufffd[2J\ufffd]8;;https://evil.example\ufffd\\docs" in text
+
+
+C1_AND_BIDI = [
+    "\x85",
+    "\x9b",
+    "\x9d",
+    "\x9f",
+    "\x7f",
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    "\u2066",
+    "\u2069",
+]
+
+
+@pytest.mark.parametrize("char", C1_AND_BIDI)
+def test_8bit_controls_and_bidi_marks_never_reach_the_terminal(char: str) -> None:
+    """Bug: U+009B is the 8-bit CSI (a terminal reads `\x9b2J` as "clear the screen")."""
+    view = seeded_view()
+    view["stats"] = {**view["stats"], "title": f"IT{char}2J"}
+    view["posts"] = [{**view["posts"][0], "text": f"post{char}31m"}]
+    view["status"] = {**view["status"], "last_error": f"channel{char}x is private"}
+    for color in (False, True):
+        text = rendered(view, color=color)
+        assert char not in text
+        shown = " " if char.isspace() else "\ufffd"  # NEL is whitespace: one space
+        assert f"IT{shown}2J" in text and f"post{shown}31m" in text
+        assert f"channel{shown}x is private" in text
+
+
+def star_rows(posts: list[dict[str, Any]]) -> list[str]:
+    """The ids of the posts `show` stars."""
+    text = rendered(seeded_view(posts=posts))
+    return [line.split()[1] for line in text.splitlines() if line.split()[:1] == ["★"]]
+
+
+def counted(post_id: int, views: int, acted: int) -> dict[str, Any]:
+    return {
+        "id": post_id, "text": "x", "date": "2025-12-31T23:00:00+00:00", "views": views,
+        "reactions_total": acted, "comments_count": 0, "forwards": 0, "media_type": None,
+    }  # fmt: skip
+
+
+def test_a_star_only_for_the_one_best_engagement_above_zero() -> None:
+    assert star_rows([counted(1, 100, 5), counted(2, 100, 9), counted(3, 0, 0)]) == ["2"]
+    # a tie for the best: no star
+    assert star_rows([counted(1, 100, 9), counted(2, 200, 18), counted(3, 100, 1)]) == []
+    # nobody acted: no star
+    assert star_rows([counted(1, 100, 0), counted(2, 50, 0)]) == []
+    # one post with engagement above zero: its star
+    assert star_rows([counted(1, 100, 1)]) == ["1"]
+    assert star_rows([counted(1, 100, 0)]) == []
 
 
 def store_view(rdb: redis.Redis, view: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import redis
 from rich.console import Console
 from typer.testing import CliRunner
 
-from itam_tgstats import show
+from itam_tgstats import dashboard, show
 from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
 from itam_tgstats.store import (
@@ -126,7 +126,7 @@ def rendered(view: dict[str, Any], *, channel: str | None = None, color: bool = 
     console = Console(
         file=out, width=200, force_terminal=color, color_system="standard" if color else None
     )
-    show.render(view, console, 900, now=NOW, ascii_only=not color, channel=channel)
+    dashboard.render(view, console, 900, NOW, ascii_only=not color, channel=channel)
     return out.getvalue()
 
 
@@ -195,7 +195,9 @@ def test_one_channel_configured_lists_it_and_its_json_channels(
     assert len([line for line in lines if line.startswith(" @")]) == 1  # that channel only
     assert "IT at MISIS  @itatmisis" in lines
     data = json.loads(runner.invoke(app, ["show", "--json"]).stdout)
-    assert list(data) == ["stats", "posts", "last_update", "status", "history", "channels"]
+    assert list(data) == [
+        "stats", "posts", "last_update", "status", "history", "post_history", "channels"
+    ]  # fmt: skip
     assert list(data["channels"]) == ["itatmisis"]
     assert data["channels"]["itatmisis"]["stats"] == data["stats"]
 
@@ -269,7 +271,9 @@ def test_json_gains_every_channel(three: dict[str, str], rdb: redis.Redis) -> No
         "last_update": channels["itatmisis"]["stats"]["collected_at"],
         "status": status_of(now),
         "history": channels["itatmisis"]["history"],
-        "channels": channels,  # in the configured order, history oldest first
+        "post_history": {},  # no series stored
+        # in the configured order, history oldest first
+        "channels": {name: {**c, "post_history": {}} for name, c in channels.items()},
     }
     assert list(data["channels"]) == list(NAMES)
 
@@ -278,7 +282,11 @@ def test_json_gives_null_for_a_channel_never_read(three: dict[str, str]) -> None
     data = json.loads(runner.invoke(app, ["show", "--json"]).stdout)
     assert data == {
         "stats": None, "posts": None, "last_update": None, "status": None, "history": [],
-        "channels": {name: {"stats": None, "posts": None, "history": []} for name in NAMES},
+        "post_history": {},
+        "channels": {
+            name: {"stats": None, "posts": None, "history": [], "post_history": {}}
+            for name in NAMES
+        },
     }  # fmt: skip
 
 
