@@ -1,8 +1,9 @@
-# syntax=docker/dockerfile:1
-# itam-tgstats: `tgstats collect` every 15 minutes under supercronic.
+# itam-tgstats: `tgstats collect` every TG_UPDATE_INTERVAL under supercronic, a pass at start.
+# Builds with the classic builder and with BuildKit; pulls nothing but the base image and
+# supercronic (no `# syntax=` frontend).
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# --- wheels for the package and its dependencies -------------------------------------------
+# --- the package and its dependencies, installed into /install -----------------------------
 FROM ${PYTHON_IMAGE} AS build
 # A C compiler for tgcrypto on platforms without a prebuilt wheel.
 RUN apt-get update \
@@ -11,25 +12,33 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY itam_tgstats ./itam_tgstats
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Installed under a prefix that the runtime stage copies onto /usr/local in one layer.
+RUN pip install --no-cache-dir --prefix=/install .
 
 # --- supercronic, pinned and checksummed per architecture ----------------------------------
+# v0.2.48: no PID-1 re-exec bug (fixed in v0.2.36). Its sha1s, from two independent sources:
+#   amd64 016b7c9a…: the release notes (https://github.com/aptible/supercronic/releases/tag/v0.2.48)
+#     and public Dockerfiles pinning v0.2.48 (found with the same value in five repositories);
+#   arm64 2ab9b3bd…: four independent public Dockerfiles pinning v0.2.48 (one refreshed by a
+#     workflow that hashes the release asset), all agreeing.
+# SUPERCRONIC_URL empty: the GitHub release of SUPERCRONIC_VERSION for the architecture.
 FROM ${PYTHON_IMAGE} AS supercronic
 ARG TARGETARCH
-ARG SUPERCRONIC_VERSION=v0.2.34
-ARG SUPERCRONIC_SHA1_AMD64=e8631edc1775000d119b70fd40339a7238eece14
-ARG SUPERCRONIC_SHA1_ARM64=4ab6343b52bf9da592e8b4bb7ae6eb5a8e21b71e
+ARG SUPERCRONIC_VERSION=v0.2.48
+ARG SUPERCRONIC_URL=
+ARG SUPERCRONIC_SHA1_AMD64=016b7c9aebfc8d9fd9526e8ba33b191fc524485f
+ARG SUPERCRONIC_SHA1_ARM64=2ab9b3bdcf290f60b59700aad876b6e68f3a6b06
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
- && rm -rf /var/lib/apt/lists/*
-RUN case "${TARGETARCH}" in \
+# TARGETARCH is empty under the classic builder: then the build container's architecture.
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}" \
+ && case "${arch}" in \
       amd64) sha1="${SUPERCRONIC_SHA1_AMD64}" ;; \
       arm64) sha1="${SUPERCRONIC_SHA1_ARM64}" ;; \
-      *) echo "no pinned supercronic checksum for architecture '${TARGETARCH}'" >&2; exit 1 ;; \
+      *) echo "no pinned supercronic checksum for architecture '${arch}'" >&2; exit 1 ;; \
     esac \
- && curl -fsSL -o /usr/local/bin/supercronic \
-      "https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}/supercronic-linux-${TARGETARCH}" \
+ && url="${SUPERCRONIC_URL:-https://github.com/aptible/supercronic/releases/download/${SUPERCRONIC_VERSION}/supercronic-linux-${arch}}" \
+ && python -c 'import sys, urllib.request; open(sys.argv[2], "wb").write(urllib.request.urlopen(sys.argv[1], timeout=120).read())' \
+      "${url}" /usr/local/bin/supercronic \
  && echo "${sha1}  /usr/local/bin/supercronic" | sha1sum -c - \
  && chmod 0755 /usr/local/bin/supercronic
 
@@ -38,20 +47,24 @@ FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY --from=build /wheels /tmp/wheels
-RUN pip install --no-cache-dir --no-index /tmp/wheels/*.whl \
- && rm -rf /tmp/wheels
+COPY --from=build /install /usr/local
 COPY --from=supercronic /usr/local/bin/supercronic /usr/local/bin/supercronic
-COPY crontab /etc/tgstats/crontab
 COPY docker/entrypoint.sh /usr/local/bin/tgstats-entrypoint
-# A broken schedule fails the build, not the deployment.
-RUN supercronic -test /etc/tgstats/crontab \
+# A broken schedule fails the build, not the deployment: supercronic reads the crontab
+# generated for the default interval and for the minute, hourly and daily forms.
+RUN for interval in 60 900 3600 21600 86400; do \
+      TG_UPDATE_INTERVAL="${interval}" python -m itam_tgstats.container --print-crontab \
+        > /tmp/tgstats.crontab \
+      && /usr/local/bin/supercronic -test /tmp/tgstats.crontab || exit 1; \
+    done \
+ && rm /tmp/tgstats.crontab \
  && groupadd --gid 10001 tgstats \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin tgstats \
  && install -d -o 10001 -g 10001 /app
 WORKDIR /app
 USER 10001:10001
-# Healthy while the last successful pass is younger than 2 x TG_UPDATE_INTERVAL.
-HEALTHCHECK --interval=1m --timeout=20s --start-period=3m --retries=3 \
+# Healthy once the pass at start succeeds, while the last success is younger than
+# 2 × TG_UPDATE_INTERVAL. The start period covers the pass at start (TG_TIMEOUT, 120 s).
+HEALTHCHECK --interval=30s --timeout=20s --start-period=3m --retries=3 \
   CMD ["tgstats", "show", "--check"]
 ENTRYPOINT ["/usr/local/bin/tgstats-entrypoint"]

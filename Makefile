@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup redis-server test lint typecheck deploy-check check run bench clean
+.PHONY: setup redis-server test lint typecheck deploy-check image-check check run bench clean
 
 # What running needs: the package and its dependencies only.
 $(VENV)/.run-installed: pyproject.toml
@@ -40,6 +40,11 @@ deploy-check: setup
 	"$$($(PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).with_name("docker-compose"))')" -f compose.yaml config -q
 
 check: lint typecheck deploy-check test
+
+# Needs a Docker engine: builds the image from the working tree and runs it as deployed
+# (Redis, the stand-in Telegram from tests/). IMAGE_BUILD_ARGS adds `docker build` arguments.
+image-check:
+	scripts/image-check
 
 # Install what running needs, make sure a Redis answers on localhost:6379, and run one pass
 # (needs .env). A Redis it had to start keeps running: stop it with `redis-cli shutdown`.

@@ -1,10 +1,12 @@
 #!/bin/sh
-# No arguments: run the 15-minute schedule under supercronic (PID 1, exec form).
+# No arguments: the schedule. itam_tgstats.container checks the configuration, writes the
+# crontab for TG_UPDATE_INTERVAL, runs a pass at start (unless the last success is recent or
+# TG_RUN_AT_START=0), then supercronic; it stays PID 1, passes `docker stop`'s SIGTERM on to
+# the running pass and reaps orphans.
 # With arguments: run them instead, e.g. `tgstats show` or `tgstats session`.
 # SUPERCRONIC_ARGS adds supercronic flags, e.g. "-prometheus-listen-address 0.0.0.0:9746".
 set -eu
 if [ "$#" -eq 0 ]; then
-  # shellcheck disable=SC2086 # word splitting of SUPERCRONIC_ARGS is intended
-  exec supercronic -passthrough-logs ${SUPERCRONIC_ARGS:-} /etc/tgstats/crontab
+  exec /usr/local/bin/python -m itam_tgstats.container
 fi
 exec "$@"
