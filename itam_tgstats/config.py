@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
 
@@ -35,6 +35,14 @@ _USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 _LINK = re.compile(
     r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|telegram\.dog)/(?P<name>[^/?#]+)/?"
 )
+# Secrets pasted into TG_CHANNEL_USERNAME: an API hash is exactly 32 hexadecimal characters
+# (refused even though one starting with a letter a-f would be a valid-looking username),
+# a session string is a long run of base64 (Pyrogram's about 350 characters, Telethon's
+# "1" and about 350 more).
+_API_HASH = re.compile(r"[0-9a-fA-F]{32}")
+_SESSION_LIKE = re.compile(r"[A-Za-z0-9_+/=-]{100,}")
+# What a redis:// URL's path may be: nothing, or the database number.
+_DB_PATH = re.compile(r"/?[0-9]*")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Settings:
     timeout: int = 120
     history_days: int = 90
     media_download: str = "none"
+    post_history_days: int = 7  # 0: no series of posts over time
 
     @property
     def channel(self) -> str:
@@ -182,6 +191,7 @@ class Settings:
             timeout=integer("TG_TIMEOUT", 120, 1, 86_400),
             history_days=integer("TG_HISTORY_DAYS", 90, 1, 36_500),
             media_download=media_download,
+            post_history_days=integer("TG_POST_HISTORY_DAYS", 7, 0, 30),
         )
         if problems:
             raise ConfigError("; ".join(problems))
@@ -225,9 +235,12 @@ def parse_channels(text: str) -> tuple[tuple[str, ...], str | None]:
     items = [item.strip() for item in text.split(",")]
     names: list[str] = []
     for position, item in enumerate(items, 1):
+        where = f"item {position} " if len(items) > 1 else ""
+        if looks_like_secret(item):
+            # Never echoed, sent to Telegram, or written into key names.
+            return (), f"{where}looks like an API hash or session string, not a channel name"
         name = parse_channel(item)
         if name is None:
-            where = f"item {position} " if len(items) > 1 else ""
             return (), (
                 f"{where}must be a public channel username "
                 f"(name, @name or https://t.me/name), got {shown(item)}"
@@ -238,6 +251,15 @@ def parse_channels(text: str) -> tuple[tuple[str, ...], str | None]:
     if len(names) > MAX_CHANNELS:
         return (), f"names {len(names)} channels; at most {MAX_CHANNELS} are read in one pass"
     return tuple(names), None
+
+
+def looks_like_secret(text: str) -> bool:
+    """Whether a channel name is rather an API hash (32 hexadecimal characters) or a session
+    string (100 or more base64 characters), also as `@…` or in a t.me link."""
+    text = text.strip()
+    match = _LINK.fullmatch(text)
+    name = match.group("name") if match else text.removeprefix("@")
+    return any(p.fullmatch(t) for p in (_API_HASH, _SESSION_LIKE) for t in (text, name))
 
 
 def channel_key_name(username: str) -> str:
@@ -257,7 +279,11 @@ def parse_channel(text: str) -> str | None:
 
 
 def redis_url_problem(url: str) -> str | None:
-    """What redis-py would reject in `url` (None when it takes it); never echoes the URL."""
+    """What redis-py would reject in `url` (None when it takes it).
+
+    Never echoes any part of the URL: a password may sit in its userinfo, its path (a `/`
+    not percent-encoded ends the host) or its query (an `&` not encoded starts an option).
+    """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -267,29 +293,54 @@ def redis_url_problem(url: str) -> str | None:
         return "must be a redis://, rediss:// or unix:// URL"
     if not (parts.path if parts.scheme == "unix" else parts.hostname):
         return "names no socket path" if parts.scheme == "unix" else "names no host"
-    # Build (without connecting) the connection redis-py would open: this is where it checks
-    # the query options (`?socket_timeout=abc` or an unknown `?foo=bar`).
+    if parts.scheme != "unix" and not _DB_PATH.fullmatch(unquote(parts.path)):
+        # redis-py would quietly use database 0; the path is likely a piece of a password.
+        return (
+            "has a path that is not a database number (redis://host:port/<db>; "
+            "percent-encode / ? # @ in a password)"
+        )
+    return _redis_py_problem(url)
+
+
+def _redis_py_problem(url: str) -> str | None:
+    """What redis-py rejects in the query options of `url` (`?socket_timeout=abc` or an
+    unknown `?foo=bar`), found by building (without connecting) the connection it would open."""
     from redis.asyncio import Redis  # noqa: PLC0415 - only commands that use Redis need it
+    from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS  # noqa: PLC0415
 
     try:
         Redis.from_url(url).connection_pool.make_connection()  # type: ignore[no-untyped-call]
-    except ValueError as e:  # redis-py's messages name the option, never its value
-        return f"is not accepted by redis-py: {' '.join(str(e).split())}"
-    except TypeError as e:
-        option = re.search(r"argument '(\w+)'", str(e))
-        return f"has an option redis-py does not know: {option.group(1) if option else str(e)}"
+    except ValueError as e:
+        # Named only when it is one of redis-py's own options: anything else in the query
+        # may be a piece of a password.
+        option = re.fullmatch(r"Invalid value for '(\w+)' in connection URL\.", str(e))
+        if option and option.group(1) in URL_QUERY_ARGUMENT_PARSERS:
+            return f"is not accepted by redis-py: {option.group()}"
+        return "is not accepted by redis-py (details not shown: they may hold a password)"
+    except TypeError:
+        return (
+            "has an option redis-py does not know (not shown: it may be a piece of a password; "
+            "percent-encode & = # in a password)"
+        )
     return None
 
 
 def describe_redis_url(url: str) -> str:
-    """Where a Redis URL points, for messages: host, port and database only (no password)."""
+    """Where a Redis URL points, for messages: host and port (or socket path) and the
+    database when it is a number; never its userinfo, query or any other path."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         return "the configured Redis"
-    query = dict(p.partition("=")[::2] for p in parts.query.split("&") if p)
+    # As redis-py reads it: `?db=` first, else the path.
+    query = parse_qs(parts.query)
+    db = query["db"][0] if query.get("db") else "0"
     if parts.scheme == "unix":
-        return f"unix socket {parts.path} db {query.get('db', '0')}"
-    db = parts.path.lstrip("/") or query.get("db", "0")
-    return f"{parts.hostname}:{port or 6379} db {db}"
+        where = f"unix socket {parts.path}"
+    else:
+        where = f"{parts.hostname}:{port or 6379}"
+        path = unquote(parts.path)
+        if not query.get("db") and path.strip("/"):
+            db = path.strip("/") if _DB_PATH.fullmatch(path) else ""
+    return f"{where} db {db}" if db.isdigit() and db.isascii() else where

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from itam_tgstats import cli
 from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
-from itam_tgstats.config import Settings
+from itam_tgstats.config import Settings, redis_url_problem
 from itam_tgstats.errors import SessionError, TelegramError
 from itam_tgstats.show import check_freshness
 from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeTelegram
 from tests.helpers import source_factory
+from tests.test_config import HOSTILE_REDIS_URLS, SECRET
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -181,7 +183,11 @@ def test_env_file_that_is_not_utf8_exits_2_naming_it(
             "REDIS_URL is not accepted by redis-py: "
             "Invalid value for 'socket_timeout' in connection URL.",
         ),
-        ("redis://127.0.0.1/0?foo=bar", "REDIS_URL has an option redis-py does not know: foo"),
+        (
+            "redis://127.0.0.1/0?foo=bar",
+            "REDIS_URL has an option redis-py does not know (not shown: it may be a piece of "
+            "a password; percent-encode & = # in a password)",
+        ),
     ],
 )
 def test_redis_options_redis_py_rejects_exit_2(
@@ -243,3 +249,66 @@ def test_garbage_from_the_network_is_one_line_in_collect(
         "error: cannot reach Telegram: the connection could not be set up (no answer in time)"
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", HOSTILE_REDIS_URLS)
+def test_no_secret_of_a_redis_url_in_any_output(
+    env: dict[str, str],
+    fake_tg: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+) -> None:
+    """Whatever a password typed into REDIS_URL as it is looks like, neither the health check
+    nor a pass prints any piece of it (the URL names a port where nothing listens)."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    monkeypatch.setenv("REDIS_URL", url.replace("@h:1/", f"@127.0.0.1:{port}/").replace(
+        "@h", f"@127.0.0.1:{port}").replace("//h", f"//127.0.0.1:{port}"))  # fmt: skip
+    monkeypatch.setattr(collect_module, "default_source_factory", source_factory(fake_tg))
+    for command in (["show", "--check"], ["show"], ["collect"], ["collect", "--dry-run"]):
+        result = runner.invoke(app, command)
+        # a dry run reads Telegram without Redis (its warning names Redis)
+        assert result.exit_code in ((0, 2) if "--dry-run" in command else (2, 5)), command
+        assert SECRET not in result.stdout and SECRET not in result.stderr, command
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            assert SECRET not in "".join(traceback.format_exception(result.exception))
+        if command == ["collect"]:
+            assert fake_tg.calls == []  # Redis is checked first: Telegram never heard of it
+
+
+@pytest.mark.parametrize("url", [u for u in HOSTILE_REDIS_URLS if redis_url_problem(u) is None])
+def test_no_secret_of_a_redis_url_in_a_store_error(url: str) -> None:
+    """The URLs the configuration takes (the others never reach the store)."""
+    from itam_tgstats.errors import StoreError
+    from itam_tgstats.store import Store
+
+    async def read() -> None:
+        store = Store(url.replace("h:1/", "127.0.0.1:1/"))
+        try:
+            await store.read_all(["itatmisis"])
+        finally:
+            await store.aclose()
+
+    try:
+        asyncio.run(read())
+    except StoreError as e:
+        text = "".join(traceback.format_exception(e))
+        assert SECRET not in text
+
+
+@pytest.mark.parametrize("secret", [FAKE_API_HASH, "abcdef0123456789abcdef0123456789"])
+def test_an_api_hash_as_a_channel_name_exits_2_without_echo(
+    env: dict[str, str], fake_tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("TG_CHANNEL_USERNAME", f"itatmisis, {secret}")
+    monkeypatch.setattr(collect_module, "default_source_factory", source_factory(fake_tg))
+    for command in (["collect"], ["show", "--check"], ["show", "--json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            "error: TG_CHANNEL_USERNAME item 2 looks like an API hash or session string, "
+            "not a channel name\n"
+        )
+        assert secret not in result.stdout
+    assert fake_tg.calls == []

@@ -126,7 +126,8 @@ def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
         (
             "REDIS_URL",
             "redis://h/0?foo=bar",
-            "REDIS_URL has an option redis-py does not know: foo",
+            "REDIS_URL has an option redis-py does not know (not shown: it may be a piece of "
+            "a password; percent-encode & = # in a password)",
         ),
         (
             "REDIS_URL",
@@ -205,7 +206,10 @@ def test_a_secret_pasted_into_the_wrong_variable_is_not_echoed(name: str) -> Non
         Settings.from_env(base_env(**{name: SESSION_LIKE}), NO_FILE)
     text = str(caught.value)
     assert text.startswith(f"{name} ")
-    assert f"a value of {len(SESSION_LIKE)} characters (not shown" in text
+    if name == "TG_CHANNEL_USERNAME":  # said for what it is
+        assert "looks like an API hash or session string, not a channel name" in text
+    else:
+        assert f"a value of {len(SESSION_LIKE)} characters (not shown" in text
     assert SESSION_LIKE[:12] not in text
 
 
@@ -227,6 +231,106 @@ def test_an_api_hash_pasted_into_api_id_is_not_echoed() -> None:
 )
 def test_redis_urls_are_described_without_their_password(url: str, where: str) -> None:
     assert describe_redis_url(url) == where
+
+
+SECRET = "S3cr3tPw"
+# Passwords typed into a Redis URL as they are, without percent-encoding: the / ends the
+# host, the ? starts the query, the & starts another option.
+HOSTILE_REDIS_URLS = [
+    f"redis://u:777/{SECRET}@h:1/0", f"redis://u:pa/{SECRET}@h/0", f"redis://h/{SECRET}",
+    f"redis://h/0/{SECRET}", f"redis://u:pa?{SECRET}@h/0", f"redis://u:pa#{SECRET}@h/0",
+    f"redis://h/0?password=ab&{SECRET}=x", f"redis://h/0?password=ab&db={SECRET}",
+    f"redis://h/0?socket_timeout={SECRET}", f"redis://h/0?password={SECRET}&socket_timeout=x",
+    f"unix:///tmp/r.sock?db={SECRET}", f"unix://u:{SECRET}@/tmp/r.sock?db=0",
+    f"rediss://u:p@{SECRET}@h:6390/0", f"redis://{SECRET}:{SECRET}@h/1?password={SECRET}",
+    f"redis://h:6379/0?{SECRET}", f"redis://u:{SECRET}@h/0?client_name=x&{SECRET}",
+    f"redis://:{SECRET}@h:6379/%2F{SECRET}", f"redis://h/{SECRET}?db=1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", HOSTILE_REDIS_URLS)
+def test_no_part_of_a_redis_url_but_where_it_points_is_printed(url: str) -> None:
+    """Bug: `redis://u:777/Secret@host:1/0` was described as `u:777 db Secret@host:1/0`, and
+    a password with `&` named a piece of itself as an unknown option."""
+    assert SECRET not in describe_redis_url(url)
+    try:
+        Settings.from_env(base_env(REDIS_URL=url), NO_FILE)
+    except ConfigError as e:
+        assert SECRET not in str(e) and SECRET not in repr(e)
+
+
+@pytest.mark.parametrize(
+    "url", [f"redis://u:777/{SECRET}@h:1/0", f"redis://h/{SECRET}", "redis://h/0/1", "redis://h/x"]
+)
+def test_a_redis_path_that_is_not_a_database_number_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(REDIS_URL=url), NO_FILE)
+    assert str(caught.value) == (
+        "REDIS_URL has a path that is not a database number (redis://host:port/<db>; "
+        "percent-encode / ? # @ in a password)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "db"), [("redis://h", 0), ("redis://h/", 0), ("redis://h/7", 7), ("redis://h/%37", 7)]
+)
+def test_a_redis_path_that_is_a_database_number_is_taken(url: str, db: int) -> None:
+    assert Settings.from_env(base_env(REDIS_URL=url), NO_FILE).redis_url == url
+    assert describe_redis_url(url) == f"h:6379 db {db}"
+
+
+def test_an_unknown_redis_option_is_not_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(REDIS_URL="redis://h/0?password=ab&cd=ef"), NO_FILE)
+    assert "cd" not in str(caught.value).replace("percent-encode", "")
+    assert str(caught.value).startswith("REDIS_URL has an option redis-py does not know (")
+
+
+def pyrogram_session() -> str:
+    return FakeTelegram().session_string()
+
+
+def telethon_session() -> str:
+    packed = struct.pack(">B4sH256s", 2, bytes([149, 154, 167, 51]), 443, b"k" * 256)
+    return "1" + base64.urlsafe_b64encode(packed).decode()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        FAKE_API_HASH,
+        "abcdef0123456789abcdef0123456789",  # a valid-looking username: still refused
+        "ABCDEF0123456789ABCDEF0123456789",
+        "fedcba98765432100123456789abcdef",
+        pyrogram_session(),
+        telethon_session(),
+    ],
+)
+@pytest.mark.parametrize("form", ["{}", "@{}", "https://t.me/{}", "itatmisis, {}"])
+def test_a_secret_as_a_channel_name_is_refused_without_echo(secret: str, form: str) -> None:
+    """Bug: an API hash starting with a letter a-f passed for a username: it was sent to
+    Telegram, printed, and written into key names and `tg:status`."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(base_env(TG_CHANNEL_USERNAME=form.format(secret)), NO_FILE)
+    where = "item 2 " if form.startswith("itatmisis") else ""
+    assert str(caught.value) == (
+        f"TG_CHANNEL_USERNAME {where}looks like an API hash or session string, not a channel name"
+    )
+    for piece in (secret, secret[:8], secret[-8:]):
+        assert piece not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abcdef0123456789abcdef012345678",  # 31 hexadecimal characters
+        "itam_events_and_jobs_of_misis_32",  # 32 characters, not all hexadecimal
+        "deadbeef",
+        "cafe_babe",
+    ],
+)
+def test_names_that_are_not_secrets_are_taken(name: str) -> None:
+    assert Settings.from_env(base_env(TG_CHANNEL_USERNAME=name), NO_FILE).channels == (name,)
 
 
 def test_env_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 VARIABLES = {
     "TG_API_ID", "TG_API_HASH", "TG_SESSION_STRING", "TG_CHANNEL_USERNAME", "REDIS_URL",
     "TG_UPDATE_INTERVAL", "TG_POSTS_COUNT", "LOG_LEVEL", "TG_FLOOD_WAIT_MAX", "TG_TIMEOUT",
-    "TG_HISTORY_DAYS", "TG_MEDIA_DOWNLOAD",
+    "TG_HISTORY_DAYS", "TG_MEDIA_DOWNLOAD", "TG_POST_HISTORY_DAYS",
 }  # fmt: skip
 
 
@@ -37,7 +37,7 @@ def test_every_command_is_documented() -> None:
         assert f"`tgstats {command}`" in readme
         assert CliRunner().invoke(app, [command, "--help"]).exit_code == 0
     for option in ("--once", "--loop", "--dry-run", "--json", "--check", "--phone", "--write-env",
-                   "--from-telethon", "--channel"):  # fmt: skip
+                   "--from-telethon", "--channel", "--retry-now", "--post"):  # fmt: skip
         assert option in readme
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from typing import Any
 
 import pytest
 import redis
 from typer.testing import CliRunner
 
+from itam_tgstats import cli, escapes
 from itam_tgstats import collect as collect_module
-from itam_tgstats import escapes
-from itam_tgstats.cli import app
+from itam_tgstats.cli import app, setup_logging
 from itam_tgstats.store import POSTS_KEY, STATS_KEY
 from tests.channels import post
 from tests.faketg import FakeTelegram
@@ -83,6 +84,24 @@ def test_a_traceback_keeps_its_lines_and_escapes_the_rest() -> None:
     assert raw_controls(text.replace("\n", "")) == []
 
 
+def test_the_cli_logs_through_the_escaping_formatter(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("INFO")
+        logging.getLogger("itam_tgstats.test").warning("title %s", HOSTILE)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    line = stream.getvalue()
+    assert line.endswith(
+        "WARNING itam_tgstats.test: title " + escapes.escape_controls(HOSTILE) + "\n"
+    )
+    assert raw_controls(line[:-1]) == []
+
+
 # --- end to end: what collect stores, what is printed --------------------------------------
 
 
@@ -114,3 +133,9 @@ def test_stored_data_keeps_the_real_characters_and_printed_json_escapes_them(
         assert data["stats"]["title"] == f"ITAM {HOSTILE}"
         assert data["posts"][0]["text"] == f"post {HOSTILE}"
         assert "\\u009b31mRED" in printed.stdout
+
+
+def test_the_error_line_escapes_what_it_quotes(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_ = cli.fail("channel \u202e@x failed: \x9b2J", 4)
+    assert exit_.exit_code == 4
+    assert capsys.readouterr().err == "error: channel \\u202e@x failed: \\u009b2J\n"
