@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import redis
 
 from tests.channels import rich_channel
 from tests.faketg import FakeTelegram
+from tests.schemas import PlantingRedis, check_database
 
 # Obviously fake credentials: no real account or application has these.
 FAKE_API_ID = "12345"
@@ -96,6 +98,41 @@ class RedisServer:
         self.start()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After a test that passed, every JSON value in its Redis must match docs/schema/.
+
+    Applies to tests that used the suite's Redis (`redis_url`) or a `persistent_redis`.
+    What the test wrote itself through `rdb` and the tool left as it was is not checked
+    (see PlantingRedis). A test whose planted values the tool then changes without making
+    them valid says so: `@pytest.mark.foreign_values("key", …)` (those keys are not checked)
+    or, with no key, `@pytest.mark.foreign_values` (nothing is).
+    """
+    result = yield  # the test's own failure, if any, is reported as it is
+    marker = item.get_closest_marker("foreign_values")
+    if marker is not None and not marker.args:
+        return result
+    skip = frozenset(marker.args if marker is not None else ())
+    funcargs = getattr(item, "funcargs", {})
+    urls = [funcargs["redis_url"]] if "redis_url" in funcargs else []
+    server = funcargs.get("persistent_redis")
+    if isinstance(server, RedisServer) and server.process is not None:
+        urls.append(server.url)
+    planted = getattr(funcargs.get("rdb"), "planted", None)
+    problems: list[str] = []
+    for url in urls:
+        # A server the test stopped has nothing to check.
+        with redis.Redis.from_url(url) as client, contextlib.suppress(redis.ConnectionError):
+            problems += check_database(client, skip, planted)
+    if problems:
+        shown = problems[:40] + ([f"… and {len(problems) - 40} more"] if len(problems) > 40 else [])
+        pytest.fail(
+            "values in Redis that do not match docs/schema/:\n  " + "\n  ".join(shown),
+            pytrace=False,
+        )
+    return result
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
@@ -126,7 +163,7 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 
 @pytest.fixture
 def rdb(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = PlantingRedis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
 
