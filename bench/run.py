@@ -17,6 +17,10 @@ keeping 5, 20 and 50 posts each: calls, round trips, requests in flight, time, m
 The fourth table is the renderer's cost (bench/render.py): text and 100, 1,000 and 20,000
 entities, nested and crossing, → `text_html`: time and HTML size.
 
+The fifth is posts over time (bench/series.py): the series' size after 7 days of passes
+every 15 minutes (5 and 100 posts kept, and 50 channels × 100), and a steady pass's calls,
+Redis round trips, memory and Redis time with TG_POST_HISTORY_DAYS=7 and 0.
+
 The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
 holds what they share (the Redis round-trip counter among it); this script runs them and the
 first table.
@@ -46,6 +50,7 @@ from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import median_of, one_pass, table  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
 from bench.render import print_render, run_render  # noqa: E402
+from bench.series import print_series, run_series  # noqa: E402
 from tests.channels import post, rich_channel  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
 from tests.faketg import FakeChannel, FakeTelegram  # noqa: E402
@@ -144,6 +149,7 @@ def main() -> None:
             procs = processes(url, tmp, rep)
             images, media, expected = run_media(lat, rep, url)
             several = run_channels(lat, rep, url)
+            series = run_series(lat, url)
         finally:
             server.stop()
 
@@ -232,6 +238,7 @@ def main() -> None:
     print_media(images, media, expected)
     print_channels(several, lat)
     print_render(run_render(3), 3)
+    print_series(series)
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:
