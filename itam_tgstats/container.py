@@ -23,12 +23,12 @@ import signal
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
+from itam_tgstats.status import parse_time
 from itam_tgstats.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,7 @@ async def last_success_at(settings: Settings) -> float | None:
     finally:
         await store.aclose()
     status = view.get("status")
-    value = status.get("last_success_at") if isinstance(status, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return parse_time(status.get("last_success_at")) if isinstance(status, dict) else None
 
 
 def pass_needed(settings: Settings, now: float) -> bool:

@@ -18,10 +18,10 @@ from itam_tgstats.show import (
     engagement,
     history_points,
     human_age,
-    parse_time,
     signed,
     sparkline,
 )
+from itam_tgstats.status import parse_time
 
 # Control characters (ESC and the 8-bit CSI U+009B start terminal sequences: colours, links,
 # a cleared screen) and the bidi and format controls that reorder what is shown.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from itam_tgstats import escapes
 from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
 from itam_tgstats.errors import ConfigError
+from itam_tgstats.status import parse_time
 from itam_tgstats.store import Store
 
 
@@ -86,19 +86,6 @@ def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, A
         "last_update": stats.get("collected_at") if isinstance(stats, dict) else None,
         "status": entry if isinstance(entry, dict) else None,
     }
-
-
-def parse_time(value: Any) -> float | None:
-    """A stored ISO time as a unix time; None when missing or unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def human_age(seconds: float) -> str:

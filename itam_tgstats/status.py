@@ -111,13 +111,15 @@ def _count(entry: dict[str, Any]) -> int:
 
 
 def parse_time(value: Any) -> float | None:
-    """An ISO time from `tg:status` as a unix time; None when missing or unreadable."""
+    """A stored ISO time as a unix time (UTC when it names no zone); None when missing or
+    unreadable."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value).astimezone(UTC).timestamp()
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def retry_after_time(status: dict[str, Any] | None) -> float | None:

@@ -133,6 +133,12 @@ return 0
 )
 
 
+LOST_LOCK = (
+    "this pass lost tg:lock before writing (the lock expired or Redis lost it): another pass "
+    "may have written since; nothing was written"
+)
+
+
 def series_arguments(series: SeriesWrite) -> list[str]:
     """APPEND_SERIES_SCRIPT's arguments for one channel's series changes."""
     pairs = [str(x) for post_id, point in series.appended.items() for x in (post_id, point)]
@@ -216,10 +222,13 @@ class Store:
             driver_info=None,
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
         )
-        # The pass's writes go through this connection, which WATCHes `tg:lock` from the
-        # moment the pass took it: if the lock changes meanwhile (it expired, another pass
-        # took it, Redis lost it), EXEC writes nothing.
+        # The pass's writes go through this connection, which WATCHes `tg:lock` from just
+        # after the pass took it: if the lock changes meanwhile (it expired, another pass
+        # took it, Redis lost it), EXEC writes nothing. Whether it was still the pass's when
+        # the watch began is checked once, by a read after it (`_lock_checked`).
         self._guard: Any = None
+        self._token: str | None = None
+        self._lock_checked = False
 
     @asynccontextmanager
     async def _errors(self, doing: str) -> AsyncIterator[None]:
@@ -239,7 +248,7 @@ class Store:
             self._guard = None
         await self.redis.aclose()
 
-    async def _watch_lock(self) -> None:
+    async def _watch_lock(self, token: str) -> None:
         """Start watching `tg:lock` (one round trip): the pass's writes depend on it."""
         async with self._errors("watching the lock"):
             guard = self.redis.pipeline(transaction=True)
@@ -248,7 +257,13 @@ class Store:
             except BaseException:
                 await guard.reset()  # type: ignore[no-untyped-call]
                 raise
-            self._guard = guard
+            self._guard, self._token, self._lock_checked = guard, token, False
+
+    def _check_holder(self, holder: str | None) -> None:
+        """LockLost unless `holder`, read after the watch began, is this pass's token."""
+        if holder != self._token:
+            raise LockLost(LOST_LOCK)
+        self._lock_checked = True
 
     @asynccontextmanager
     async def _locked_transaction(self, doing: str) -> AsyncIterator[Any]:
@@ -261,6 +276,8 @@ class Store:
             raise LockLost("this pass does not hold tg:lock; nothing was written")
         try:
             async with self._errors(doing):
+                if not self._lock_checked:  # one more round trip, on this path only
+                    self._check_holder(await guard.get(LOCK_KEY))
                 guard.multi()
                 try:
                     yield guard
@@ -268,38 +285,28 @@ class Store:
                 except WatchError as e:
                     if "changed" not in str(e):  # the connection died: Redis failed
                         raise RedisError(str(e)) from None
-                    raise LockLost(
-                        "this pass lost tg:lock before writing (the lock expired or Redis "
-                        "lost it): another pass may have written since; nothing was written"
-                    ) from None
+                    raise LockLost(LOST_LOCK) from None
         finally:
             await guard.reset()
-
-    async def existing(self, keys: Sequence[str]) -> set[str]:
-        """Which of `keys` Redis holds (one round trip)."""
-        async with self._errors("checking the stored images"):
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.exists(key)
-            found = await pipe.execute()
-        return {key for key, exists in zip(keys, found, strict=True) if exists}
 
     async def read_before_write(
         self, images: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
     ) -> tuple[set[str], list[dict[int, Point]]]:
         """Which of the `images` Redis still holds, and for each (channel name, post ids) of
-        `series`, those posts' last points. One round trip (none when nothing is asked).
+        `series`, those posts' last points; and that the pass still holds `tg:lock`
+        (LockLost if not: nothing is written). One round trip.
         """
         wanted = [(name, [str(i) for i in ids]) for name, ids in series if ids]
-        if not images and not wanted:
-            return set(), [{} for _ in series]
         async with self._errors("reading the stored images and series"):
             pipe = self.redis.pipeline(transaction=False)
+            pipe.get(LOCK_KEY)
             for key in images:
                 pipe.exists(key)
             for name, ids in wanted:
                 pipe.eval(LAST_POINTS_SCRIPT, 1, channel_keys(name).post_history, *ids)
-            answers = await pipe.execute()
+            holder, *answers = await pipe.execute()
+        if self._guard is not None:
+            self._check_holder(holder)
         found = {key for key, exists in zip(images, answers, strict=False) if exists}
         tails = iter(answers[len(images) :])
         points: list[dict[int, Point]] = []
@@ -330,7 +337,7 @@ class Store:
                 pipe.get(channel_keys(name).posts)
             locked, status_value, v1_posts, *rest = await pipe.execute()
         if locked:
-            await self._watch_lock()
+            await self._watch_lock(token)
         peer_values, posts_values = rest[: len(peers)], rest[len(peers) :]
         status = loads_or_text(status_value)
         stored = [loads_or_text(v) for v in posts_values]

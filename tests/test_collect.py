@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from itam_tgstats.errors import ChannelError, LockLost, SessionError, StoreError, TelegramError
+from itam_tgstats.errors import LockLost, SessionError, StoreError, TelegramError
 from itam_tgstats.store import (
     HISTORY_KEY,
     LAST_UPDATE_KEY,
@@ -292,18 +292,31 @@ def test_snapshot_goes_through_one_multi_exec_and_the_lock_lives_timeout_plus_30
     assert not any(c[0].upper() == "SET" and c[1] in written for c in outside)
 
 
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        # Fails before anything is read back: recording it checks the lock first.
+        ("FLOOD_WAIT_9999", TelegramError),
+        # The channel fails on its own: the pass learns it lost the lock before recording.
+        ("CHANNEL_PRIVATE", LockLost),
+    ],
+)
 def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
-    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+    fake_tg: FakeTelegram,
+    redis_url: str,
+    rdb: redis.Redis,
+    failure: str,
+    raised: type[BaseException],
 ) -> None:
     settings = make_settings(fake_tg, redis_url)
     fake_tg.latency = 0.3
-    fake_tg.fail("contacts.ResolveUsername", "CHANNEL_PRIVATE")
+    fake_tg.fail("contacts.ResolveUsername", failure)
     errors: list[BaseException] = []
 
     def failing_pass() -> None:
         try:
             run_pass(settings, fake_tg)
-        except TelegramError as e:
+        except (TelegramError, LockLost) as e:
             errors.append(e)
 
     thread = threading.Thread(target=failing_pass)
@@ -313,7 +326,7 @@ def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
         time.sleep(0.01)
     rdb.set(LOCK_KEY, "another-pass-token")  # ours expired; another pass took it
     thread.join()
-    assert [type(e) for e in errors] == [ChannelError]
+    assert [type(e) for e in errors] == [raised]
     # tg:status belongs to the pass holding the lock now: the failure is not recorded.
     assert rdb.get(STATUS_KEY) is None
     assert rdb.get(LOCK_KEY) == "another-pass-token"

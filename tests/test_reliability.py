@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,8 +20,15 @@ import redis
 from pyrogram import raw
 
 from itam_tgstats.collect import collect_once
-from itam_tgstats.errors import StoreError, TelegramError
-from itam_tgstats.store import HISTORY_KEY, LOCK_KEY, STATS_KEY, Store
+from itam_tgstats.errors import LockLost, StoreError, TelegramError
+from itam_tgstats.store import (
+    HISTORY_KEY,
+    LOCK_KEY,
+    SNAPSHOT_KEYS,
+    STATS_KEY,
+    STATUS_KEY,
+    Store,
+)
 from tests.channels import post, reactions
 from tests.conftest import RedisServer
 from tests.faketg import FakeChannel, FakeTelegram
@@ -109,14 +118,23 @@ def test_a_pass_never_deletes_another_pass_lock(
 ) -> None:
     settings = make_settings(fake_tg, redis_url)
     fake_tg.latency = 0.3
-    thread = threading.Thread(target=run_pass, args=(settings, fake_tg))
+    lost: list[LockLost] = []
+
+    def pass_that_loses_its_lock() -> None:
+        try:
+            run_pass(settings, fake_tg)
+        except LockLost as e:
+            lost.append(e)
+
+    thread = threading.Thread(target=pass_that_loses_its_lock)
     thread.start()
     wait_for(lambda: rdb.exists(LOCK_KEY))
     # Our lock "expired" and another pass took it meanwhile.
     rdb.set(LOCK_KEY, "another-pass-token")
     thread.join()
     assert rdb.get(LOCK_KEY) == "another-pass-token"
-    assert rdb.exists(STATS_KEY) == 1
+    # The newer pass owns the keys now: this one wrote nothing, and said so.
+    assert len(lost) == 1 and rdb.exists(STATS_KEY) == 0
 
 
 # -- signals ----------------------------------------------------------------------------------
@@ -152,49 +170,104 @@ def test_signal_mid_call_stops_promptly_and_writes_nothing(
 # -- mid-pass faults --------------------------------------------------------------------------
 
 
-def test_redis_killed_between_fetch_and_write(
+class KillsRedisAtExec:
+    """A TCP relay in front of a Redis server. When the client's stream reaches an EXEC, the
+    relay passes on everything before it (MULTI and the queued commands), waits until Redis
+    has had them, then SIGKILLs it: the crash lands between the queued writes and their EXEC.
+    Later connections find no server."""
+
+    EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.killed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.server.port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            threading.Thread(target=self._relay, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(
+                target=self._relay, args=(upstream, client, False), daemon=True
+            ).start()
+
+    def _relay(self, source: socket.socket, target: socket.socket, watch: bool) -> None:
+        held = b""
+        try:
+            while data := source.recv(65536):
+                if not watch:
+                    target.sendall(data)
+                    continue
+                if self.killed.is_set():
+                    break  # nothing reaches Redis after the crash
+                held += data
+                at = held.find(self.EXEC)
+                if at >= 0:
+                    target.sendall(held[:at])
+                    time.sleep(0.3)  # Redis reads and queues them
+                    process = self.server.process
+                    assert process is not None
+                    self.killed.set()
+                    process.kill()  # the test's thread clears `server.process` afterwards
+                    process.wait(10)
+                    break
+                # Hold back only a tail that could be the start of an EXEC.
+                keep = next(
+                    (n for n in range(len(self.EXEC) - 1, 0, -1) if held.endswith(self.EXEC[:n])),
+                    0,
+                )
+                target.sendall(held[: len(held) - keep])
+                held = held[len(held) - keep :]
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def test_redis_killed_between_the_queued_writes_and_their_exec_keeps_the_last_snapshot(
     fake_tg: FakeTelegram, persistent_redis: RedisServer
 ) -> None:
-    settings = make_settings(fake_tg, persistent_redis.url)
-    run_pass(settings, fake_tg)
-    client = redis.Redis.from_url(persistent_redis.url, decode_responses=True)
-    before = snapshot_bytes(client)
+    """Redis dies (SIGKILL; every write it acknowledged is on disk) after the pass sent its
+    writes and before their EXEC: after a restart every key is the last pass's, byte for byte,
+    tg:status too; the pass fails as a Redis failure (exit 5)."""
+    run_pass(make_settings(fake_tg, persistent_redis.url), fake_tg)
+    client = redis.Redis.from_url(persistent_redis.url)
+    before = {k: client.dump(k) for k in client.keys("*") if k != LOCK_KEY.encode()}
     client.close()
-    real = source_factory(fake_tg)
-
-    class KillsRedisAfterFetch:
-        def __init__(self, s: Any) -> None:
-            self.inner = real(s)
-
-        async def __aenter__(self) -> Any:
-            self.source = await self.inner.__aenter__()
-            self.resolved = self.source.resolved
-            return self
-
-        async def __aexit__(self, *exc: Any) -> None:
-            await self.inner.__aexit__(*exc)
-
-        async def fetch(self, *args: Any) -> Any:
-            result = await self.source.fetch(*args)
-            persistent_redis.kill()
-            return result
-
-        async def download(self, files: Any, *, timeout: float) -> Any:
-            return await self.source.download(files, timeout=timeout)
-
-    async def main() -> None:
-        store = Store(settings.redis_url)
-        try:
-            await collect_once(settings, store, KillsRedisAfterFetch)
-        finally:
-            await store.aclose()
-
-    with pytest.raises(StoreError, match="failed while writing the snapshot"):
-        asyncio.run(main())
-    persistent_redis.start()
-    client = redis.Redis.from_url(persistent_redis.url, decode_responses=True)
+    assert set(before) >= {k.encode() for k in (*SNAPSHOT_KEYS, HISTORY_KEY, STATUS_KEY)}
+    fake_tg.channels[0].participants = 6001  # what this pass would write differs
+    relay = KillsRedisAtExec(persistent_redis)
     try:
-        assert snapshot_bytes(client) == before
+        with pytest.raises(StoreError) as caught:
+            run_pass(make_settings(fake_tg, relay.url), fake_tg)
+    finally:
+        relay.close()
+    assert relay.killed.is_set()  # the pass did reach its EXEC
+    assert caught.value.exit_code == 5
+    assert "failed while writing the snapshot" in str(caught.value)
+    persistent_redis.kill()  # already dead: reaped, forgotten
+    persistent_redis.start()
+    client = redis.Redis.from_url(persistent_redis.url)
+    try:
+        after = {k: client.dump(k) for k in client.keys("*") if k != LOCK_KEY.encode()}
+        assert after == before
     finally:
         client.close()
 
