@@ -24,7 +24,7 @@ from itam_tgstats.errors import (
     TgStatsError,
     one_line,
 )
-from itam_tgstats.history import Point, SeriesWrite, advance
+from itam_tgstats.history import SeriesWrite, advance
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
 from itam_tgstats.status import (
@@ -96,7 +96,13 @@ async def collect_once(
     token = secrets.token_hex(16)
     names = [channel_key_name(c) for c in settings.channels]
     peers = [peer_key(settings.session.account_key, c) for c in settings.channels]
-    start = await store.begin_pass(token, settings.timeout + LOCK_GRACE, peers, names)
+    start = await store.begin_pass(
+        token,
+        settings.timeout + LOCK_GRACE,
+        peers,
+        names,
+        series=settings.post_history_days > 0,
+    )
     if not start.locked:
         log.info("another pass holds tg:lock; skipping this one")
         return False
@@ -158,7 +164,6 @@ async def _fetch_and_save(
     results: list[FetchResultLike | ChannelError] = [*skipped.values()]
     downloaded: dict[str, bytes] = {}
     snapshots: list[ChannelSnapshot] = []
-    last_points: list[dict[int, Point]] = []
     if due:
         async with (
             asyncio.timeout(settings.timeout) as deadline,
@@ -175,12 +180,7 @@ async def _fetch_and_save(
             ]
             snapshots = [r.snapshot for _, r in read_now]
             wanted = {f.key for snap in snapshots for post in snap.posts for f in post.files}
-            series = [(names[i], [p.id for p in r.snapshot.posts]) for i, r in read_now]
-            # One round trip: which stored images are still there, and each kept post's
-            # last point (only with series on).
-            stored_images, last_points = await store.read_before_write(
-                sorted(start.media & wanted), series if settings.post_history_days else []
-            )
+            stored_images = await store.check_before_write(sorted(start.media & wanted))
             snapshots, downloaded = await with_images(
                 snapshots, source, stored_images, seconds_left=_seconds_left(deadline)
             )
@@ -198,12 +198,13 @@ async def _fetch_and_save(
     writes: list[ChannelWrite] = []
     series_writes: dict[str, SeriesWrite] = {}
     read_at = [i for i, r in enumerate(results) if _is_read(r)]
-    for order, (index, fetched_snapshot) in enumerate(zip(read_at, snapshots, strict=True)):
+    for index, fetched_snapshot in zip(read_at, snapshots, strict=True):
         name = names[index]
         marks = start.channel_marks[index] if index < len(start.channel_marks) else {}
+        last = start.channel_last_points
         snapshot, changes = advance(
             fetched_snapshot,
-            last_points=last_points[order] if order < len(last_points) else {},
+            last_points=last[index] if index < len(last) else {},
             stored=marks,
             now=int(now),
             days=settings.post_history_days,

@@ -51,6 +51,12 @@ class ChannelKeys:
 V1_KEYS = ChannelKeys(STATS_KEY, POSTS_KEY, HISTORY_KEY, POST_HISTORY_KEY)
 
 
+def last_points_key(name: str) -> str:
+    """`tg:channel:<name>:post_history_last`: each kept post's last point, so that a pass
+    reads those few bytes, not every series (Redis cannot read the end of a hash value)."""
+    return f"tg:channel:{name}:post_history_last"
+
+
 def channel_keys(name: str) -> ChannelKeys:
     """`tg:channel:<name>:stats|posts|history|post_history` for a channel's key name."""
     prefix = f"tg:channel:{name}:"
@@ -81,27 +87,21 @@ return 0
 """
 
 
-# Each requested post's last point, cut from the end of its series on the server: a pass
-# needs only that, never whole series over the network. (A point is under 200 bytes.)
-LAST_POINTS_SCRIPT = """
-local values = redis.call('hmget', KEYS[1], unpack(ARGV))
-local out = {}
-for i = 1, #ARGV do
-    local value = values[i]
-    out[i] = value and string.match(string.sub(value, -256), '({[^{}]*})%]%s*$') or false
-end
-return out
-"""
-
 # ARGV: n, the n post ids whose series stay, then (post id, point JSON) pairs to append.
-# Fields of posts no longer kept are deleted; each point is appended to its post's array.
+# Fields of posts no longer kept are deleted; each point is appended to its post's array,
+# and, when `last` names the channel's last-points hash, recorded there too.
 _APPLY_SERIES = """
-local function apply(key, first)
+local function apply(key, first, last)
     local n = tonumber(ARGV[first])
     local kept = {}
     for i = first + 1, first + n do kept[ARGV[i]] = true end
     for _, field in ipairs(redis.call('hkeys', key)) do
         if not kept[field] then redis.call('hdel', key, field) end
+    end
+    if last then
+        for _, field in ipairs(redis.call('hkeys', last)) do
+            if not kept[field] then redis.call('hdel', last, field) end
+        end
     end
     for i = first + n + 1, #ARGV, 2 do
         local old = redis.call('hget', key, ARGV[i])
@@ -110,10 +110,11 @@ local function apply(key, first)
         else
             redis.call('hset', key, ARGV[i], '[' .. ARGV[i + 1] .. ']')
         end
+        if last then redis.call('hset', last, ARGV[i], ARGV[i + 1]) end
     end
 end
 """
-APPEND_SERIES_SCRIPT = _APPLY_SERIES + "apply(KEYS[1], 1)\nreturn 0\n"
+APPEND_SERIES_SCRIPT = _APPLY_SERIES + "apply(KEYS[1], 1, KEYS[2])\nreturn 0\n"
 
 # The original `tg:channel:post_history` follows the first channel's own key: the same
 # changes while it is that channel's (the original stats say so), else a copy of it.
@@ -122,7 +123,7 @@ MIRROR_SERIES_SCRIPT = (
     + """
 local stats = redis.call('get', KEYS[3])
 if stats and string.find(stats, '"channel_id": ' .. ARGV[1] .. ',', 1, true) then
-    apply(KEYS[1], 2)
+    apply(KEYS[1], 2, false)
 elseif redis.call('exists', KEYS[2]) == 1 then
     redis.call('copy', KEYS[2], KEYS[1], 'replace')
 else
@@ -179,6 +180,8 @@ class PassStart:
     channel_media: tuple[frozenset[str], ...] = ()
     # Per configured channel, its stored posts' settled views at 1 h and 24 h, by post id.
     channel_marks: tuple[dict[int, tuple[int | None, int | None]], ...] = ()
+    # Per configured channel, each kept post's last point (its series' last), by post id.
+    channel_last_points: tuple[dict[int, Point], ...] = ()
 
     @property
     def peer(self) -> ResolvedChannel | None:
@@ -289,42 +292,34 @@ class Store:
         finally:
             await guard.reset()
 
-    async def read_before_write(
-        self, images: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]
-    ) -> tuple[set[str], list[dict[int, Point]]]:
-        """Which of the `images` Redis still holds, and for each (channel name, post ids) of
-        `series`, those posts' last points; and that the pass still holds `tg:lock`
+    async def check_before_write(self, images: Sequence[str]) -> set[str]:
+        """Which of the `images` Redis still holds; and that the pass still holds `tg:lock`
         (LockLost if not: nothing is written). One round trip.
         """
-        wanted = [(name, [str(i) for i in ids]) for name, ids in series if ids]
-        async with self._errors("reading the stored images and series"):
+        async with self._errors("checking the stored images"):
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(LOCK_KEY)
             for key in images:
                 pipe.exists(key)
-            for name, ids in wanted:
-                pipe.eval(LAST_POINTS_SCRIPT, 1, channel_keys(name).post_history, *ids)
-            holder, *answers = await pipe.execute()
+            holder, *found = await pipe.execute()
         if self._guard is not None:
             self._check_holder(holder)
-        found = {key for key, exists in zip(images, answers, strict=False) if exists}
-        tails = iter(answers[len(images) :])
-        points: list[dict[int, Point]] = []
-        for _name, post_ids in series:
-            parsed = (
-                {i: parse_point(v) for i, v in zip(post_ids, next(tails), strict=True) if v}
-                if post_ids
-                else {}
-            )
-            points.append({i: p for i, p in parsed.items() if p is not None})
-        return found, points
+        return {key for key, exists in zip(images, found, strict=True) if exists}
 
     async def begin_pass(
-        self, token: str, lock_seconds: int, peers: Sequence[str], names: Sequence[str]
+        self,
+        token: str,
+        lock_seconds: int,
+        peers: Sequence[str],
+        names: Sequence[str],
+        *,
+        series: bool = True,
     ) -> PassStart:
-        """Take `tg:lock`; read the cached peers, the status and the stored posts' images.
+        """Take `tg:lock`; read the cached peers, the status, the stored posts (their images
+        and settled views) and, with `series`, each kept post's last point.
 
-        One round trip. `peers` and `names` are per configured channel, in order.
+        One round trip (then one more to watch the lock). `peers` and `names` are per
+        configured channel, in order.
         """
         async with self._errors("starting the pass"):
             pipe = self.redis.pipeline(transaction=False)
@@ -335,10 +330,14 @@ class Store:
                 pipe.get(peer)
             for name in names:
                 pipe.get(channel_keys(name).posts)
+            for name in names if series else ():
+                pipe.hgetall(last_points_key(name))
             locked, status_value, v1_posts, *rest = await pipe.execute()
         if locked:
             await self._watch_lock(token)
-        peer_values, posts_values = rest[: len(peers)], rest[len(peers) :]
+        peer_values = rest[: len(peers)]
+        posts_values = rest[len(peers) : len(peers) + len(names)]
+        last_values = rest[len(peers) + len(names) :]
         status = loads_or_text(status_value)
         stored = [loads_or_text(v) for v in posts_values]
         # Before a first pass of version 2, only the original keys hold the first channel's
@@ -353,6 +352,7 @@ class Store:
             media=frozenset(image_keys(loads_or_text(v1_posts))).union(*channel_media),
             channel_media=channel_media,
             channel_marks=tuple(stored_marks(posts) for posts in stored),
+            channel_last_points=tuple(last_points(v) for v in last_values),
         )
 
     async def read_peers(self, peers: Sequence[str]) -> list[ResolvedChannel | None]:
@@ -405,7 +405,13 @@ class Store:
                 changes = (series or {}).get(write.name)
                 if changes is not None:
                     arguments = series_arguments(changes)
-                    pipe.eval(APPEND_SERIES_SCRIPT, 1, own.post_history, *arguments)
+                    pipe.eval(
+                        APPEND_SERIES_SCRIPT,
+                        2,
+                        own.post_history,
+                        last_points_key(write.name),
+                        *arguments,
+                    )
                 if write.first:
                     channel_id = str(snapshot.stats.channel_id)
                     pipe.eval(
@@ -429,7 +435,10 @@ class Store:
                 if write.first:
                     pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
             if series is None:
-                pipe.delete(POST_HISTORY_KEY, *(channel_keys(n).post_history for n in names))
+                series_keys = [
+                    k for n in names for k in (channel_keys(n).post_history, last_points_key(n))
+                ]
+                pipe.delete(POST_HISTORY_KEY, *series_keys)
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():
@@ -516,6 +525,12 @@ class Store:
 def history_values(members: Iterable[str]) -> list[dict[str, Any]]:
     """A history sorted set's readable points, in its order (oldest first)."""
     return [p for p in (loads_or_text(m) for m in members) if isinstance(p, dict)]
+
+
+def last_points(fields: Mapping[str, str]) -> dict[int, Point]:
+    """A last-points hash as post id → Point; unreadable fields are left out."""
+    points = {int(k): parse_point(v) for k, v in fields.items() if k.isdigit()}
+    return {k: p for k, p in points.items() if p is not None}
 
 
 def series_values(fields: Mapping[str, str]) -> dict[str, Any]:

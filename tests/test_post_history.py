@@ -248,3 +248,21 @@ def test_series_cost_no_telegram_call(pulse: Pulse) -> None:
     pulse.fake.calls.clear()
     pulse.pass_at(P + 960)
     assert sorted(pulse.fake.api_calls) == ["channels.GetFullChannel", "messages.GetHistory"]
+
+
+@pytest.mark.foreign_values("tg:channel:pulse:post_history")  # garbage planted on purpose
+def test_a_pass_reads_each_posts_last_point_not_its_series(
+    pulse: Pulse, rdb: redis.Redis
+) -> None:
+    pulse.pass_at(P + DAY + 60, views={1: 10})
+    summary = "tg:channel:pulse:post_history_last"
+    assert json.loads(rdb.hget(summary, "1") or "null") == pulse.series(1)[-1]
+    # A series the pass cannot read back costs nothing: only the last point is read.
+    rdb.hset(channel_keys("pulse").post_history, "1", "[" + "x" * 100_000 + "]")
+    pulse.pass_at(P + DAY + 600, views={1: 11})  # 9 min after the last point: none added
+    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") == 100_002
+    # Without the last point, the post gains one at once: that is what the decision reads.
+    rdb.delete(summary)
+    pulse.pass_at(P + DAY + 900, views={1: 12})
+    assert rdb.hget(summary, "1") is not None
+    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") > 100_002
