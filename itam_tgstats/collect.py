@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from itam_tgstats.config import Settings, channel_key_name
 from itam_tgstats.errors import (
@@ -37,6 +37,7 @@ from itam_tgstats.status import (
 from itam_tgstats.store import ChannelWrite, PassStart, Store, peer_key
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Downloads take at most this long, and leave this much of TG_TIMEOUT for writing the pass.
 DOWNLOAD_TIMEOUT = 30.0
@@ -161,57 +162,41 @@ async def _fetch_and_save(
         )
     skipped = {} if retry_now else backing_off(start.status, settings.channels, names, clock())
     due = [i for i in range(len(names)) if i not in skipped]
-    results: list[FetchResultLike | ChannelError] = [*skipped.values()]
+    fetched: dict[int, ChannelSnapshot | ChannelError] = dict(skipped)
     downloaded: dict[str, bytes] = {}
-    snapshots: list[ChannelSnapshot] = []
     if due:
         async with (
             asyncio.timeout(settings.timeout) as deadline,
             source_factory(settings) as source,
         ):
             try:
-                fetched = await read_channels(
+                answers = await read_channels(
                     source, [settings.channels[i] for i in due], [_peer(start, i) for i in due]
                 )
             finally:
                 resolved.update(source.resolved)
-            read_now = [
-                (i, r) for i, r in zip(due, fetched, strict=True) if not isinstance(r, ChannelError)
-            ]
-            snapshots = [r.snapshot for _, r in read_now]
-            wanted = {f.key for snap in snapshots for post in snap.posts for f in post.files}
+            read = {
+                i: a.snapshot
+                for i, a in zip(due, answers, strict=True)
+                if not isinstance(a, ChannelError)
+            }
+            wanted = {f.key for s in read.values() for post in s.posts for f in post.files}
             stored_images = await store.check_before_write(sorted(start.media & wanted))
-            snapshots, downloaded = await with_images(
-                snapshots, source, stored_images, seconds_left=_seconds_left(deadline)
+            with_stored, downloaded = await with_images(
+                list(read.values()), source, stored_images, seconds_left=_seconds_left(deadline)
             )
-        by_index = dict(zip(due, fetched, strict=True)) | skipped
-        results = [by_index[i] for i in range(len(names))]
-    read = [r for r in results if not isinstance(r, ChannelError)]
+        fetched |= {i: a for i, a in zip(due, answers, strict=True) if isinstance(a, ChannelError)}
+        fetched |= dict(zip(read, with_stored, strict=True))
+    results = [fetched[i] for i in range(len(names))]
     failures = [r for r in results if isinstance(r, ChannelError)]
     for failure in failures:
         if failure.exit_code == 1:  # a bug of ours: its traceback belongs in the log
             log.error("%s", failure.message, exc_info=failure.__cause__ or failure)
-    if not read:
+    if len(failures) == len(results):
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
     outcomes = {n: outcome_of(r) for n, r in zip(names, results, strict=True)}
     now = clock()
-    writes: list[ChannelWrite] = []
-    series_writes: dict[str, SeriesWrite] = {}
-    read_at = [i for i, r in enumerate(results) if _is_read(r)]
-    for index, fetched_snapshot in zip(read_at, snapshots, strict=True):
-        name = names[index]
-        marks = start.channel_marks[index] if index < len(start.channel_marks) else {}
-        last = start.channel_last_points
-        snapshot, changes = advance(
-            fetched_snapshot,
-            last_points=last[index] if index < len(last) else {},
-            stored=marks,
-            now=int(now),
-            days=settings.post_history_days,
-        )
-        if changes is not None:
-            series_writes[name] = changes
-        writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
+    writes, series_writes = over_time(settings, start, names, results, int(now))
     # Images stay while a kept post references them: the new posts of the channels read,
     # and the unchanged posts of those that failed.
     referenced = {key for w in writes for post in w.snapshot.posts for key in post.image_keys()}
@@ -257,12 +242,40 @@ def clock() -> float:
     return time.time()
 
 
-def _is_read(result: object) -> bool:
-    return not isinstance(result, ChannelError)
+def over_time(
+    settings: Settings,
+    start: PassStart,
+    names: Sequence[str],
+    results: Sequence[ChannelSnapshot | ChannelError],
+    now: int,
+) -> tuple[list[ChannelWrite], dict[str, SeriesWrite]]:
+    """The channels read, to write, with their posts' views over time filled in; and each
+    one's series changes by name (none with TG_POST_HISTORY_DAYS=0)."""
+    writes: list[ChannelWrite] = []
+    series: dict[str, SeriesWrite] = {}
+    for index, (name, result) in enumerate(zip(names, results, strict=True)):
+        if isinstance(result, ChannelError):
+            continue
+        snapshot, changes = advance(
+            result,
+            last_points=_at(start.channel_last_points, index, {}),
+            stored=_at(start.channel_marks, index, {}),
+            now=now,
+            days=settings.post_history_days,
+        )
+        if changes is not None:
+            series[name] = changes
+        writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
+    return writes, series
+
+
+def _at(values: Sequence[T], index: int, default: T) -> T:
+    """`values[index]`, or `default` past its end (a PassStart read for fewer channels)."""
+    return values[index] if index < len(values) else default
 
 
 def _peer(start: PassStart, index: int) -> ResolvedChannel | None:
-    return start.peers[index] if index < len(start.peers) else None
+    return _at(start.peers, index, None)
 
 
 def backing_off(
