@@ -10,13 +10,12 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from itam_tgstats.config import Settings, channel_key_name
 from itam_tgstats.errors import (
     ChannelError,
     ChannelsFailed,
-    ChannelSkipped,
     Interrupted,
     LockLost,
     StoreError,
@@ -28,10 +27,10 @@ from itam_tgstats.history import SeriesWrite, advance
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
 from itam_tgstats.status import (
-    READ,
     ChannelOutcome,
-    channel_retry_after,
+    backing_off,
     next_status,
+    outcome_of,
     retry_after_time,
 )
 from itam_tgstats.store import ChannelWrite, PassStart, Store, peer_key
@@ -276,34 +275,6 @@ def _at(values: Sequence[T], index: int, default: T) -> T:
 
 def _peer(start: PassStart, index: int) -> ResolvedChannel | None:
     return _at(start.peers, index, None)
-
-
-def backing_off(
-    status: dict[str, Any] | None, channels: Sequence[str], names: Sequence[str], now: float
-) -> dict[int, ChannelError]:
-    """The channels (by position) whose `retry_after` has not come: not asked this pass."""
-    skipped: dict[int, ChannelError] = {}
-    for index, (username, name) in enumerate(zip(channels, names, strict=True)):
-        retry_at, last_error = channel_retry_after(status, name)
-        if retry_at is not None and retry_at > now:
-            reason = f" (last error: {last_error})" if last_error else ""
-            skipped[index] = ChannelSkipped(
-                username,
-                f"@{username} not asked before {iso_utc(retry_at)}, after failing on its "
-                f"own{reason}; `tgstats collect --retry-now` asks at once",
-            )
-    return skipped
-
-
-def outcome_of(result: object) -> ChannelOutcome:
-    """What a pass learned of a channel from its result: read, or which failure."""
-    if not isinstance(result, ChannelError):
-        return READ
-    return ChannelOutcome(
-        error=one_line(result.message),
-        own=result.backs_off,
-        skipped=isinstance(result, ChannelSkipped),
-    )
 
 
 async def read_channels(

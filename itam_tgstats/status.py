@@ -1,12 +1,13 @@
-"""`tg:status`: the job's health after each pass, overall and per channel."""
+"""`tg:status`: the job's health after each pass, overall and per channel, and which channels back off."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from itam_tgstats.errors import ChannelError, ChannelSkipped, one_line
 from itam_tgstats.models import iso_utc
 
 # A channel that fails on its own is not asked about again for this long, doubling after
@@ -135,3 +136,31 @@ def channel_retry_after(status: dict[str, Any] | None, name: str) -> tuple[float
         return None, ""
     error = entry.get("last_error")
     return parse_time(entry.get("retry_after")), error if isinstance(error, str) else ""
+
+
+def backing_off(
+    status: dict[str, Any] | None, channels: Sequence[str], names: Sequence[str], now: float
+) -> dict[int, ChannelError]:
+    """The channels (by position) whose `retry_after` has not come: not asked this pass."""
+    skipped: dict[int, ChannelError] = {}
+    for index, (username, name) in enumerate(zip(channels, names, strict=True)):
+        retry_at, last_error = channel_retry_after(status, name)
+        if retry_at is not None and retry_at > now:
+            reason = f" (last error: {last_error})" if last_error else ""
+            skipped[index] = ChannelSkipped(
+                username,
+                f"@{username} not asked before {iso_utc(retry_at)}, after failing on its "
+                f"own{reason}; `tgstats collect --retry-now` asks at once",
+            )
+    return skipped
+
+
+def outcome_of(result: object) -> ChannelOutcome:
+    """What a pass learned of a channel from its result: read, or which failure."""
+    if not isinstance(result, ChannelError):
+        return READ
+    return ChannelOutcome(
+        error=one_line(result.message),
+        own=result.backs_off,
+        skipped=isinstance(result, ChannelSkipped),
+    )
