@@ -1,4 +1,4 @@
-"""`tg:status`: the job's health after each pass, overall and per channel, and which channels back off."""
+"""`tg:status`: the job's health after each pass, per channel too; which channels back off."""
 
 from __future__ import annotations
 

@@ -16,7 +16,9 @@ from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import ChannelsFailed, SessionError, TelegramError
+from itam_tgstats.errors import ChannelsFailed, ConfigError, SessionError, TelegramError
+from itam_tgstats.models import iso_utc
+from itam_tgstats.status import parse_time
 from itam_tgstats.store import (
     CHANNELS_KEY,
     HISTORY_KEY,
@@ -27,6 +29,7 @@ from itam_tgstats.store import (
     channel_keys,
 )
 from tests.channels import media_channel, post, register_files, rich_channel
+from tests.clock import T0, Clock, install
 from tests.faketg import FakeChannel, FakeTelegram
 from tests.helpers import make_settings, run_pass, snapshot_bytes, source_factory, status
 
@@ -75,6 +78,7 @@ def test_three_channels_exact_per_key_and_the_first_in_the_original_keys(
         "subscribers_count": 321,
         "posts_count": 3,
         "last_post_date": "2025-01-04T14:16:20+00:00",
+        "err24_percent": None,  # the posts have no series yet
     }
     jobs_posts = get_json(rdb, channel_keys("itam_jobs").posts)
     assert [(p["id"], p["text"], p["link"]) for p in jobs_posts] == [
@@ -93,7 +97,13 @@ def test_three_channels_exact_per_key_and_the_first_in_the_original_keys(
     st = status(rdb)
     assert st["ok"] is True and st["exit_code"] == 0
     assert st["channels"] == {
-        name: {"ok": True, "last_error": None, "last_success_at": st["last_success_at"]}
+        name: {
+            "ok": True,
+            "last_error": None,
+            "last_success_at": st["last_success_at"],
+            "retry_after": None,
+            "consecutive_failures": 0,
+        }
         for name in NAMES
     }
 
@@ -144,6 +154,8 @@ def test_a_private_and_a_missing_channel_among_good_ones(
         "last_error": "channel @itam_events is private or not readable by this account "
         "(CHANNEL_PRIVATE)",
         "last_success_at": success_before,
+        "retry_after": iso_utc(parse_time(st["last_failure_at"]) + 3600),  # left alone 1 h
+        "consecutive_failures": 1,
     }
     assert st["channels"]["no_such_channel"]["last_success_at"] is None
     assert st["channels"]["itatmisis"]["ok"] is True
@@ -151,17 +163,26 @@ def test_a_private_and_a_missing_channel_among_good_ones(
 
 
 def test_the_first_channel_failing_leaves_the_original_keys_alone(
-    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A fixed clock, an hour between the passes: a rewritten tg:last_update, stats or
+    # history point would differ from the first pass's.
+    clock = install(monkeypatch, Clock(T0))
     settings = make_settings(fake3, redis_url, TG_CHANNEL_USERNAME=THREE)
     run_pass(settings, fake3)
     before = snapshot_bytes(rdb)
+    first_own = [rdb.dump(k) for k in vars(channel_keys("itatmisis")).values()]
+    later = clock.advance(3600)
     fake3.channels[0].private = True
+    fake3.channels[0].participants = 5501
     fake3.channels[2].participants = 78
     with pytest.raises(ChannelsFailed):
         run_pass(settings, fake3)
     assert snapshot_bytes(rdb) == before  # v1 keys, tg:last_update and history untouched
-    assert get_json(rdb, channel_keys("itam_jobs").stats)["subscribers_count"] == 78
+    assert rdb.get(LAST_UPDATE_KEY) == iso_utc(T0)
+    assert [rdb.dump(k) for k in vars(channel_keys("itatmisis")).values()] == first_own
+    jobs = get_json(rdb, channel_keys("itam_jobs").stats)
+    assert (jobs["subscribers_count"], jobs["collected_at"]) == (78, iso_utc(later))
 
 
 def test_an_account_wide_failure_stops_the_whole_pass(
@@ -174,7 +195,11 @@ def test_an_account_wide_failure_stops_the_whole_pass(
     assert rdb.keys("tg:channel*") == []
     st = status(rdb)
     assert st["exit_code"] == 3
-    assert all(not c["ok"] for c in st["channels"].values())
+    # Every channel failed with the pass, for the pass's reason.
+    assert list(st["channels"]) == NAMES
+    assert all(
+        (c["ok"], c["last_error"]) == (False, st["last_error"]) for c in st["channels"].values()
+    )
 
 
 def test_every_channel_failing_writes_only_the_status(
@@ -292,8 +317,9 @@ def test_images_referenced_by_any_channel_stay(redis_url: str, rdb: redis.Redis)
     ],
 )
 def test_bad_channel_lists_are_refused_in_one_line(value: str, message: str) -> None:
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ConfigError) as caught:
         Settings.from_env({"TG_CHANNEL_USERNAME": value}, NO_FILE, need_telegram=False)
+    assert type(caught.value) is ConfigError and caught.value.exit_code == 2
     assert str(caught.value) == message
 
 
