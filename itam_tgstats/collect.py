@@ -197,11 +197,14 @@ async def _fetch_and_save(
     now = clock()
     writes, series_writes = over_time(settings, start, names, results, int(now))
     # Images stay while a kept post references them: the new posts of the channels read,
-    # and the unchanged posts of those that failed.
+    # the unchanged posts of those that failed, and the original keys' posts while the first
+    # channel is not written (they may be another channel's, from before a reorder).
     referenced = {key for w in writes for post in w.snapshot.posts for key in post.image_keys()}
     for index, result in enumerate(results):
         if isinstance(result, ChannelError) and index < len(start.channel_media):
             referenced |= start.channel_media[index]
+    if isinstance(results[0], ChannelError):
+        referenced |= start.original_media
     partial = ChannelsFailed(failures, len(names)) if failures else None
     await store.save_pass(
         writes,

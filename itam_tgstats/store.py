@@ -110,6 +110,8 @@ class PassStart:
     media: frozenset[str] = frozenset()
     # Per configured channel, the image keys its stored posts reference.
     channel_media: tuple[frozenset[str], ...] = ()
+    # The image keys the original `tg:channel:posts` references (what the Go API shows).
+    original_media: frozenset[str] = frozenset()
     # Per configured channel, its stored posts' settled views at 1 h and 24 h, by post id.
     channel_marks: tuple[dict[int, tuple[int | None, int | None]], ...] = ()
     # Per configured channel, each kept post's last point (its series' last), by post id.
@@ -277,12 +279,14 @@ class Store:
         if stored and not posts_values[0]:
             stored[0] = loads_or_text(v1_posts)
         channel_media = tuple(frozenset(image_keys(posts)) for posts in stored)
+        original_media = frozenset(image_keys(loads_or_text(v1_posts)))
         return PassStart(
             locked=bool(locked),
             peers=tuple(parse_peer(v) for v in peer_values),
             status=status if isinstance(status, dict) else None,
-            media=frozenset(image_keys(loads_or_text(v1_posts))).union(*channel_media),
+            media=original_media.union(*channel_media),
             channel_media=channel_media,
+            original_media=original_media,
             channel_marks=tuple(stored_marks(posts) for posts in stored),
             channel_last_points=tuple(last_points(v) for v in last_values),
         )

@@ -402,12 +402,6 @@ def test_images_of_a_later_channels_posts_that_rolled_out_are_deleted(
     assert len(rdb.keys("tg:media:*")) == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the images of the original keys' posts count as the first channel's only while it "
-    "has no posts of its own: a new first channel that has some and fails this pass leaves "
-    "tg:channel:posts (still the old first channel's) pointing at deleted images",
-)
 def test_images_the_original_posts_show_stay_while_a_new_first_channel_fails(
     redis_url: str, rdb: redis.Redis, clock: Clock
 ) -> None:
