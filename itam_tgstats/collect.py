@@ -258,12 +258,14 @@ def over_time(
     for index, (name, result) in enumerate(zip(names, results, strict=True)):
         if isinstance(result, ChannelError):
             continue
+        stored_id = _at(start.channel_ids, index, None)
         snapshot, changes = advance(
             result,
             last_points=_at(start.channel_last_points, index, {}),
             stored=_at(start.channel_marks, index, {}),
             now=now,
             days=settings.post_history_days,
+            fresh=stored_id is not None and stored_id != result.stats.channel_id,
         )
         if changes is not None:
             series[name] = changes

@@ -67,10 +67,12 @@ def parse_point(value: Any) -> Point | None:
 @dataclass(frozen=True)
 class SeriesWrite:
     """One channel's series changes this pass: the posts whose series stay (every other
-    field is deleted) and the point appended to each post that gains one."""
+    field is deleted), the point appended to each post that gains one, and whether the
+    series start afresh (the name now belongs to another channel)."""
 
     kept: tuple[int, ...]
     appended: dict[int, str]
+    reset: bool = False
 
 
 def posted_at(post: Post) -> float | None:
@@ -85,9 +87,11 @@ def gains_point(age: float, last: Point | None, now: int, days: int) -> bool:
     """Whether a post of this age gains a point this pass (see the module docstring)."""
     if age >= days * DAY:
         return False
-    if age < EVERY_PASS_FOR or last is None:
+    if last is None:
         return True
-    return now - last.t >= SPACING_AFTER
+    if now <= last.t:  # a second pass in the same second, or the clock went back
+        return False
+    return age < EVERY_PASS_FOR or now - last.t >= SPACING_AFTER
 
 
 def interpolate(mark: float, before: Point, after: Point) -> int:
@@ -132,13 +136,17 @@ def advance(
     stored: Mapping[int, tuple[int | None, int | None]],
     now: int,
     days: int,
+    fresh: bool = False,
 ) -> tuple[ChannelSnapshot, SeriesWrite | None]:
     """The snapshot with `views_1h`, `views_24h` and `err24_percent` filled in, and its
     series' changes (None when TG_POST_HISTORY_DAYS is 0: everything stays null).
 
     `last_points`: each kept post's last stored point; `stored`: the views at 1 h and
-    24 h the previous pass stored for each post.
+    24 h the previous pass stored for each post. `fresh`: what is stored under this name is
+    another channel's: the series start afresh, nothing stored counts.
     """
+    if fresh:
+        last_points, stored = {}, {}
     if days <= 0:
         return snapshot, None
     posts: list[Post] = []
@@ -163,7 +171,7 @@ def advance(
     stats = replace(
         snapshot.stats, err24_percent=err24_percent(posts, snapshot.stats.subscribers_count)
     )
-    series = SeriesWrite(kept=tuple(p.id for p in snapshot.posts), appended=appended)
+    series = SeriesWrite(kept=tuple(p.id for p in snapshot.posts), appended=appended, reset=fresh)
     return ChannelSnapshot(stats=stats, posts=posts), series
 
 

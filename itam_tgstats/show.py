@@ -9,7 +9,7 @@ from typing import Any
 from itam_tgstats import escapes
 from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
 from itam_tgstats.errors import ConfigError
-from itam_tgstats.status import parse_time
+from itam_tgstats.status import LATEST_TIME, parse_time
 from itam_tgstats.store import Store
 
 
@@ -272,7 +272,9 @@ def post_series(view: dict[str, Any], name: str | None, post_id: int) -> list[di
     readable = [
         p
         for p in (points if isinstance(points, list) else [])
-        if isinstance(p, dict) and all(isinstance(p.get(k), int) for k in ("t", "views"))
+        if isinstance(p, dict)
+        and all(isinstance(p.get(k), int) for k in ("t", "views"))
+        and 0 <= p["t"] <= LATEST_TIME
     ]
     if not readable:
         where = f"@{name}" if name else "the first channel"

@@ -14,6 +14,10 @@ from itam_tgstats.models import iso_utc
 # each further failure up to the cap; a success resets it.
 BACKOFF_FIRST = 3600
 BACKOFF_MAX = 86400
+# Counts read back from Redis stay within what any reader's integers hold.
+MAX_COUNT = 1_000_000
+# Stored times past this (9999-12-30) cannot be written back as ISO times: unreadable.
+LATEST_TIME = 253_402_128_000
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ def channel_status(previous: Any, *, now: float, outcome: ChannelOutcome) -> dic
     """
     prev = previous if isinstance(previous, dict) else {}
     failures = _count(prev)
-    kept_retry = prev.get("retry_after") if isinstance(prev.get("retry_after"), str) else None
+    kept_at = parse_time(prev.get("retry_after"))
+    kept_retry = iso_utc(kept_at) if kept_at is not None else None
     if outcome.error is None:
         failures, retry = 0, None
     elif outcome.skipped:
@@ -106,9 +111,9 @@ def backoff_seconds(failures: int) -> int:
 
 def _count(entry: dict[str, Any]) -> int:
     value = entry.get("consecutive_failures")
-    return (
-        int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-    )
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return 0
+    return min(int(value), MAX_COUNT)
 
 
 def parse_time(value: Any) -> float | None:
@@ -118,9 +123,10 @@ def parse_time(value: Any) -> float | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        stamp = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError):
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return stamp if 0 <= stamp <= LATEST_TIME else None
 
 
 def retry_after_time(status: dict[str, Any] | None) -> float | None:
@@ -145,7 +151,8 @@ def backing_off(
     skipped: dict[int, ChannelError] = {}
     for index, (username, name) in enumerate(zip(channels, names, strict=True)):
         retry_at, last_error = channel_retry_after(status, name)
-        if retry_at is not None and retry_at > now:
+        # Never further ahead than the longest backoff: a clock that went back, or garbage.
+        if retry_at is not None and now < retry_at <= now + BACKOFF_MAX:
             reason = f" (last error: {last_error})" if last_error else ""
             skipped[index] = ChannelSkipped(
                 username,

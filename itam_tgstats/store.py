@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from itam_tgstats.models import ChannelSnapshot, ResolvedChannel, images_of
 from itam_tgstats.scripts import (
     ADOPT_HISTORY_SCRIPT,
     APPEND_SERIES_SCRIPT,
+    ENSURE_TYPES_SCRIPT,
     MIRROR_SERIES_SCRIPT,
     RELEASE_LOCK_SCRIPT,
     series_arguments,
@@ -116,6 +118,9 @@ class PassStart:
     channel_marks: tuple[dict[int, tuple[int | None, int | None]], ...] = ()
     # Per configured channel, each kept post's last point (its series' last), by post id.
     channel_last_points: tuple[dict[int, Point], ...] = ()
+    # Per configured channel, the channel id its own stored stats name (None: none stored):
+    # what is stored under a name is another channel's when the name changed hands.
+    channel_ids: tuple[int | None, ...] = ()
 
     @property
     def peer(self) -> ResolvedChannel | None:
@@ -218,11 +223,19 @@ class Store:
                 guard.multi()
                 try:
                     yield guard
-                    await guard.execute()
+                    answers = await guard.execute(raise_on_error=False)
                 except WatchError as e:
                     if "changed" not in str(e):  # the connection died: Redis failed
                         raise RedisError(str(e)) from None
                     raise LockLost(LOST_LOCK) from None
+                refused = [a for a in answers if isinstance(a, Exception)]
+                if refused:
+                    # EXEC applies what it can: say plainly that the write is incomplete.
+                    raise StoreError(
+                        f"Redis at {describe_redis_url(self.url)} refused part of the pass's "
+                        f"transaction while {doing} ({one_line(str(refused[0]), 200)}); the "
+                        "rest was applied"
+                    )
         finally:
             await guard.reset()
 
@@ -255,41 +268,36 @@ class Store:
         One round trip (then one more to watch the lock). `peers` and `names` are per
         configured channel, in order.
         """
+        own = [channel_keys(n) for n in names]
+        keys = [
+            STATUS_KEY,
+            POSTS_KEY,
+            *peers,
+            *(k.posts for k in own),
+            *(k.stats for k in own),
+        ]
+        hashes = [last_points_key(n) for n in names] if series else []
         async with self._errors("starting the pass"):
             pipe = self.redis.pipeline(transaction=False)
             pipe.set(LOCK_KEY, token, nx=True, ex=lock_seconds)
-            pipe.get(STATUS_KEY)
-            pipe.get(POSTS_KEY)
-            for peer in peers:
-                pipe.get(peer)
-            for name in names:
-                pipe.get(channel_keys(name).posts)
-            for name in names if series else ():
-                pipe.hgetall(last_points_key(name))
-            locked, status_value, v1_posts, *rest = await pipe.execute()
-        if locked:
-            await self._watch_lock(token)
-        peer_values = rest[: len(peers)]
-        posts_values = rest[len(peers) : len(peers) + len(names)]
-        last_values = rest[len(peers) + len(names) :]
-        status = loads_or_text(status_value)
-        stored = [loads_or_text(v) for v in posts_values]
-        # Before a first pass of version 2, only the original keys hold the first channel's
-        # posts: their images (and views) count as the first channel's.
-        if stored and not posts_values[0]:
-            stored[0] = loads_or_text(v1_posts)
-        channel_media = tuple(frozenset(image_keys(posts)) for posts in stored)
-        original_media = frozenset(image_keys(loads_or_text(v1_posts)))
-        return PassStart(
-            locked=bool(locked),
-            peers=tuple(parse_peer(v) for v in peer_values),
-            status=status if isinstance(status, dict) else None,
-            media=original_media.union(*channel_media),
-            channel_media=channel_media,
-            original_media=original_media,
-            channel_marks=tuple(stored_marks(posts) for posts in stored),
-            channel_last_points=tuple(last_points(v) for v in last_values),
-        )
+            for key in keys:
+                pipe.get(key)
+            for key in hashes:
+                pipe.hgetall(key)
+            # A key of the wrong type (foreign data) reads as missing, not as a failed pass.
+            locked, *answers = await pipe.execute(raise_on_error=False)
+            if isinstance(locked, Exception):
+                raise locked
+        try:
+            if locked:
+                await self._watch_lock(token)
+            values = readable(answers, [*keys, *hashes])
+            return pass_start(bool(locked), values, peers=len(peers), names=len(names))
+        except BaseException:
+            if locked:  # whatever went wrong, the lock is not left behind
+                with contextlib.suppress(StoreError):
+                    await self.release(token)
+            raise
 
     async def read_peers(self, peers: Sequence[str]) -> list[ResolvedChannel | None]:
         """The cached channels, None where there is none."""
@@ -325,6 +333,15 @@ class Store:
         off, and every configured channel's are deleted).
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
+            histories = [
+                k.history
+                for w in written
+                for k in (channel_keys(w.name), *([V1_KEYS] if w.first else []))
+            ]
+            if histories:  # ZADD fails on a key of another type, and EXEC goes on without it
+                pipe.eval(
+                    ENSURE_TYPES_SCRIPT, len(histories), *histories, *["zset"] * len(histories)
+                )
             if media:
                 pipe.mset(dict(media))
             stale = sorted(k for k in stale_media if k.startswith(MEDIA_KEY_PREFIX))
@@ -353,14 +370,14 @@ class Store:
                     pipe.eval(
                         ADOPT_HISTORY_SCRIPT, 3, own.history, HISTORY_KEY, STATS_KEY, channel_id
                     )
-                    if changes is not None:  # before the original stats are replaced
+                    if changes is not None:  # before either channel's stats are replaced
                         pipe.eval(
                             MIRROR_SERIES_SCRIPT,
-                            3,
+                            4,
                             POST_HISTORY_KEY,
                             own.post_history,
                             STATS_KEY,
-                            channel_id,
+                            own.stats,
                             *arguments,
                         )
                 for keys in targets:
@@ -463,9 +480,63 @@ def history_values(members: Iterable[str]) -> list[dict[str, Any]]:
     return [p for p in (loads_or_text(m) for m in members) if isinstance(p, dict)]
 
 
+def readable(answers: Sequence[Any], keys: Sequence[str]) -> list[Any]:
+    """Pipeline answers with the errors (a key of another type) as missing, each logged."""
+    for key, answer in zip(keys, answers, strict=True):
+        if isinstance(answer, Exception):
+            log.warning("%s holds what this tool did not write (%s): ignored", key, answer)
+    return [None if isinstance(a, Exception) else a for a in answers]
+
+
+def pass_start(locked: bool, values: list[Any], *, peers: int, names: int) -> PassStart:
+    """`begin_pass`'s answers, parsed: the status, the original posts, then per peer key,
+    per channel its posts, per channel its stats, and (with series) per channel its last
+    points."""
+    status_value, v1_posts, *rest = values
+    peer_values, rest = rest[:peers], rest[peers:]
+    posts_values, stats_values, last_values = (
+        rest[:names],
+        rest[names : 2 * names],
+        rest[2 * names :],
+    )
+    status = loads_or_text(status_value)
+    stored = [loads_or_text(v) for v in posts_values]
+    original = loads_or_text(v1_posts)
+    original_media = frozenset(image_keys(original))
+    # Before a first pass of version 2, only the original keys hold the first channel's
+    # posts: their images count as the first channel's.
+    media_of = [
+        original if i == 0 and not v else p
+        for i, (v, p) in enumerate(zip(posts_values, stored, strict=True))
+    ]
+    channel_media = tuple(frozenset(image_keys(posts)) for posts in media_of)
+    return PassStart(
+        locked=locked,
+        peers=tuple(parse_peer(v) for v in peer_values),
+        status=status if isinstance(status, dict) else None,
+        media=original_media.union(*channel_media),
+        channel_media=channel_media,
+        original_media=original_media,
+        channel_marks=tuple(stored_marks(posts) for posts in stored),
+        channel_last_points=tuple(last_points(v or {}) for v in last_values),
+        channel_ids=tuple(channel_id_of(loads_or_text(v)) for v in stats_values),
+    )
+
+
+def channel_id_of(stats: Any) -> int | None:
+    """The `channel_id` of stored stats; None when missing or unreadable."""
+    value = stats.get("channel_id") if isinstance(stats, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def is_post_id(field: str) -> bool:
+    """A hash field that is a post id: ASCII digits (`"²".isdigit()` is true too)."""
+    return field.isascii() and field.isdigit() and len(field) <= 19
+
+
 def last_points(fields: Mapping[str, str]) -> dict[int, Point]:
     """A last-points hash as post id → Point; unreadable fields are left out."""
-    points = {int(k): parse_point(v) for k, v in fields.items() if k.isdigit()}
+    points = {int(k): parse_point(v) for k, v in fields.items() if is_post_id(k)}
     return {k: p for k, p in points.items() if p is not None}
 
 
@@ -474,7 +545,7 @@ def series_values(fields: Mapping[str, str]) -> dict[str, Any]:
     newest post first."""
 
     def order(post_id: str) -> tuple[int, str]:
-        return (-int(post_id), "") if post_id.isdigit() else (1, post_id)
+        return (-int(post_id), "") if is_post_id(post_id) else (1, post_id)
 
     return {k: loads_or_text(fields[k]) for k in sorted(fields, key=order)}
 

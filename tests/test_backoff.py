@@ -207,3 +207,29 @@ def test_a_bug_in_one_channels_answer_fails_that_channel_only(
     st = json.loads(rdb.get(STATUS_KEY) or "{}")
     assert st["exit_code"] == 1
     assert st["channels"]["itam_events"]["retry_after"] is None  # our bug: asked again next pass
+
+
+@pytest.mark.foreign_values(STATUS_KEY)
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "9999-12-31T23:59:59-12:00",  # parses, but is year 10000 in UTC
+        "2999-01-01T00:00:00+00:00",  # far beyond the longest backoff: a clock that went back
+        "soon",
+    ],
+)
+def test_one_channels_unreadable_retry_after_neither_sinks_the_pass_nor_stays(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, clock: Clock, retry_after: str
+) -> None:
+    settings = make_settings(fake_tg, redis_url, TG_CHANNEL_USERNAME=TWO)
+    failing_pass(settings, fake_tg)
+    status = json.loads(rdb.get(STATUS_KEY) or "{}")
+    status["channels"]["typo_channel"]["retry_after"] = retry_after
+    rdb.set(STATUS_KEY, json.dumps(status))
+    clock.now += 60
+    fake_tg.calls.clear()
+    error = failing_pass(settings, fake_tg)  # asked again: the value cannot be a backoff of ours
+    assert fake_tg.api_calls.count("contacts.ResolveUsername") == 1
+    assert error.exit_code == 4 and not isinstance(error.failures[0], ChannelSkipped)
+    assert channel_entry(rdb, "typo_channel")["retry_after"] == iso_utc(clock.now + 7200)
+    assert channel_entry(rdb, "itatmisis")["last_success_at"] == iso_utc(clock.now)

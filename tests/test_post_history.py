@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 import redis
 
-from itam_tgstats.errors import ChannelError
-from itam_tgstats.store import POST_HISTORY_KEY, POSTS_KEY, STATS_KEY, channel_keys
+from itam_tgstats.errors import ChannelError, ChannelsFailed
+from itam_tgstats.store import (
+    LOCK_KEY,
+    POST_HISTORY_KEY,
+    POSTS_KEY,
+    STATS_KEY,
+    STATUS_KEY,
+    channel_keys,
+)
 from tests.channels import post
 from tests.clock import Clock, install
 from tests.faketg import FakeChannel, FakeTelegram
@@ -251,9 +258,7 @@ def test_series_cost_no_telegram_call(pulse: Pulse) -> None:
 
 
 @pytest.mark.foreign_values("tg:channel:pulse:post_history")  # garbage planted on purpose
-def test_a_pass_reads_each_posts_last_point_not_its_series(
-    pulse: Pulse, rdb: redis.Redis
-) -> None:
+def test_a_pass_reads_each_posts_last_point_not_its_series(pulse: Pulse, rdb: redis.Redis) -> None:
     pulse.pass_at(P + DAY + 60, views={1: 10})
     summary = "tg:channel:pulse:post_history_last"
     assert json.loads(rdb.hget(summary, "1") or "null") == pulse.series(1)[-1]
@@ -266,3 +271,131 @@ def test_a_pass_reads_each_posts_last_point_not_its_series(
     pulse.pass_at(P + DAY + 900, views={1: 12})
     assert rdb.hget(summary, "1") is not None
     assert rdb.hstrlen(channel_keys("pulse").post_history, "1") > 100_002
+
+
+# --- configuration changes, odd clocks, foreign data ------------------------------------------
+
+
+def named(channel_id: int, username: str, views: int) -> FakeChannel:
+    return FakeChannel(
+        id=channel_id,
+        title=username,
+        username=username,
+        messages=[post(channel_id, 1, "x", date=P, views=views, forwards=0)],
+    )
+
+
+def test_a_channel_put_first_never_takes_the_old_first_channels_views(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    alpha = fake.add_channel(named(CHANNEL_ID, "alpha", 50))
+    fake.add_channel(named(CHANNEL_ID + 1, "beta", 7))
+    only_alpha = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="alpha")
+    only_alpha.pass_at(P + HOUR // 2)
+    alpha.messages[0].views = 150
+    only_alpha.pass_at(P + 3 * HOUR // 2)
+    assert only_alpha.posts()[1]["views_1h"] == 100
+    both = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="beta, alpha")
+    both.pass_at(P + 2 * HOUR)
+    # @beta's post 1 was first seen at 2 h: no point at or before 1 h, whatever @alpha had.
+    assert both.posts()[1]["views_1h"] is None
+    assert json.loads(rdb.get(channel_keys("alpha").posts) or "[]")[0]["views_1h"] == 100
+
+
+def test_the_original_series_is_the_first_channels_after_another_was_first_for_a_while(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    alpha = fake.add_channel(named(CHANNEL_ID, "alpha", 1))
+    only_alpha = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="alpha")
+    typo_first = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="alhpa_typo, alpha")
+    only_alpha.pass_at(P + 900)
+    for n in (2, 3):  # a mistyped channel put first for two passes: the original keys wait
+        alpha.messages[0].views = n
+        clock.now = P + n * 900
+        with pytest.raises(ChannelsFailed):
+            run_pass(typo_first.settings, fake)
+    alpha.messages[0].views = 4
+    only_alpha.pass_at(P + 4 * 900)
+    own = rdb.hgetall(channel_keys("alpha").post_history)
+    assert len(json.loads(own["1"])) == 4
+    assert rdb.hgetall(POST_HISTORY_KEY) == own
+
+
+def test_a_name_that_changed_hands_starts_its_series_afresh(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    old = fake.add_channel(named(CHANNEL_ID, "pulse", 10))
+    pulse = Pulse(fake, rdb, redis_url, clock)
+    pulse.pass_at(P + 30 * 60)
+    old.messages[0].views = 90
+    pulse.pass_at(P + 90 * 60)
+    assert pulse.posts()[1]["views_1h"] == 50
+    # The username now belongs to another channel (the old one renamed, a new one took it).
+    old.username = "pulse_old"
+    fake.add_channel(named(CHANNEL_ID + 7, "pulse", 3))
+    rdb.delete(*rdb.keys("tg:peer:*"))  # as after Telegram refused the cached peer
+    pulse.pass_at(P + 100 * 60)
+    assert pulse.posts()[1]["views_1h"] is None  # not the old channel's post 1
+    assert [p["views"] for p in pulse.series(1)] == [3]
+    assert rdb.hgetall(POST_HISTORY_KEY) == rdb.hgetall(channel_keys("pulse").post_history)
+
+
+def test_no_second_point_in_the_same_second_nor_one_older_than_the_last(pulse: Pulse) -> None:
+    pulse.pass_at(P + 1200, views={1: 1})
+    pulse.pass_at(P + 1200, views={1: 2})  # cron and `collect --retry-now` in one second
+    pulse.pass_at(P + 600, views={1: 3})  # the clock went back
+    assert pulse.times(1) == [1200]
+    pulse.pass_at(P + 1201, views={1: 4})
+    assert pulse.times(1) == [1200, 1201]
+
+
+def test_with_a_one_day_limit_views_after_24_hours_stay_unknown(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="1")
+    pulse.pass_at(P + DAY - 900, views={1: 5})
+    pulse.pass_at(P + DAY + 900, views={1: 6})
+    assert pulse.times(1) == [DAY - 900]  # no point once a day old: none after the mark
+    assert pulse.posts()[1]["views_24h"] is None
+    assert pulse.stats()["err24_percent"] is None
+
+
+@pytest.mark.foreign_values(
+    "tg:channel:pulse:post_history_last", "tg:channel:pulse:post_history", "tg:channel:history"
+)
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "a superscript digit as a post id",
+        "last points of the wrong type",
+        "a series of the wrong type",
+        "a history of the wrong type",
+    ],
+)
+def test_foreign_values_in_the_series_keys_cost_no_pass(
+    pulse: Pulse, rdb: redis.Redis, plant: str
+) -> None:
+    pulse.pass_at(P + 60, views={1: 1})
+    last, series = "tg:channel:pulse:post_history_last", channel_keys("pulse").post_history
+    if plant == "a superscript digit as a post id":
+        rdb.hset(last, "\u00b2", "x")  # "²".isdigit() is true; int("²") fails
+    elif plant == "last points of the wrong type":
+        rdb.delete(last)
+        rdb.set(last, "garbage")
+    elif plant == "a series of the wrong type":
+        rdb.delete(series)
+        rdb.set(series, "garbage")
+    else:
+        rdb.delete("tg:channel:pulse:history")
+        rdb.set("tg:channel:pulse:history", "garbage")
+    pulse.pass_at(P + 960, views={1: 2})  # whole: no exception, everything written
+    assert rdb.get(LOCK_KEY) is None
+    assert json.loads(rdb.get(STATUS_KEY) or "{}")["ok"] is True
+    assert rdb.type(series) == "hash" and rdb.type(last) == "hash"
+    assert rdb.type("tg:channel:pulse:history") == "zset"
+    assert pulse.series(1)[-1]["views"] == 2

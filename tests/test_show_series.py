@@ -149,3 +149,16 @@ def test_no_two_modules_import_each_other_and_data_never_imports_drawing() -> No
 
     cycles = [m for m in graph if reaches(m, m, set())]
     assert cycles == []
+
+
+@pytest.mark.foreign_values("tg:channel:pulse:post_history", "tg:channel:post_history")
+def test_foreign_series_values_are_shown_not_fatal(
+    passes: tuple[FakeTelegram, Clock], rdb: redis.Redis
+) -> None:
+    key = channel_keys("pulse").post_history
+    rdb.hset(key, "\u00b2", "[1]")  # "²".isdigit() is true
+    rdb.hset(key, "7", '[{"t": 100000000000000000000, "views": 1}]')  # past any date
+    data = json.loads(runner.invoke(app, ["show", "--json"]).stdout)
+    assert list(data["channels"]["pulse"]["post_history"]) == ["7", "2", "1", "\u00b2"]
+    far = runner.invoke(app, ["show", "--post", "7"])
+    assert (far.exit_code, far.stderr.startswith("error: post 7 of the first channel")) == (2, True)

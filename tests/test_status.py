@@ -113,3 +113,14 @@ def test_retry_after_reads_back_what_was_written() -> None:
     assert retry_after_time(None) is None
     assert channel_retry_after({"channels": {"b": {"retry_after": 5}}}, "b") == (None, "")
     assert channel_retry_after({"channels": "junk"}, "b") == (None, "")
+
+
+def test_values_read_back_are_normalised_before_they_are_written_again() -> None:
+    account = ChannelOutcome(error="flood")
+    odd = {"channels": {"b": {"retry_after": "soon", "consecutive_failures": 10**30}}}
+    entry = next_status(odd, now=T, ok=False, error="x", channels={"b": account})["channels"]["b"]
+    assert entry["retry_after"] is None  # unreadable: not written back
+    assert entry["consecutive_failures"] == 1_000_000  # within any reader's integers
+    zoned = {"channels": {"b": {"retry_after": "2027-01-15T11:00:00+03:00"}}}
+    again = next_status(zoned, now=T, ok=False, error="x", channels={"b": account})
+    assert again["channels"]["b"]["retry_after"] == "2027-01-15T08:00:00+00:00"
