@@ -21,6 +21,9 @@ from tests.helpers import make_settings
 # Every Redis command redis-py sends is counted: patched once, when this module is first
 # imported (before any section runs); `one_pass` resets and reads the count.
 REDIS_TRIPS = 0
+# What a pass costs Redis: take the lock and read (peers, status, stored posts and stats,
+# last points), WATCH the lock, check it and the stored images, one MULTI/EXEC.
+REDIS_TRIPS_PER_PASS = 4
 _send = AbstractConnection.send_packed_command
 
 
