@@ -308,3 +308,12 @@ def register_files(fake: Any, channel: FakeChannel) -> dict[str, bytes]:
             for size in document_.thumbs or []:
                 add("document", document_, size)
     return served
+
+
+def small_channel(n: int, username: str, participants: int = 100) -> FakeChannel:
+    """A plain channel of three text posts, for the tests of several channels."""
+    c = 4_000_000_000 + n
+    messages = [post(c, i, f"{username} post {i}", views=10 * i) for i in range(1, 4)]
+    return FakeChannel(
+        id=c, title=f"Channel {n}", username=username, messages=messages, participants=participants
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.channels import rich_channel
+from tests.channels import rich_channel, small_channel
 from tests.faketg import FakeTelegram
 from tests.schemas import PlantingRedis, check_database
 
@@ -173,6 +173,16 @@ def fake_tg() -> FakeTelegram:
     server = FakeTelegram()
     server.add_channel(rich_channel())
     return server
+
+
+@pytest.fixture
+def fake3() -> FakeTelegram:
+    """@itatmisis, @ITAM_Events and @itam_jobs on one stand-in Telegram."""
+    fake = FakeTelegram()
+    fake.add_channel(rich_channel())
+    fake.add_channel(small_channel(1, "ITAM_Events", participants=321))
+    fake.add_channel(small_channel(2, "itam_jobs", participants=77))
+    return fake
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from itam_tgstats.errors import ChannelError, ChannelsFailed, ChannelSkipped
 from itam_tgstats.models import iso_utc
 from itam_tgstats.status import parse_time
 from itam_tgstats.store import STATUS_KEY, channel_keys
+from tests.channels import small_channel
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass
-from tests.test_several_channels import small_channel
 
 T = 1_900_000_000.0
 TWO = "itatmisis, typo_channel"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 
+from itam_tgstats.config import Settings
 from itam_tgstats.errors import LockLost, SessionError, StoreError, TelegramError
 from itam_tgstats.store import (
     HISTORY_KEY,
@@ -292,6 +293,33 @@ def test_snapshot_goes_through_one_multi_exec_and_the_lock_lives_timeout_plus_30
     assert not any(c[0].upper() == "SET" and c[1] in written for c in outside)
 
 
+def pass_losing_its_lock(
+    settings: Settings, fake: FakeTelegram, rdb: redis.Redis, newer: str | None
+) -> list[BaseException]:
+    """Run a slow pass; once it holds tg:lock, give the lock to `newer` (None: delete it).
+    What the pass raised."""
+    fake.latency = 0.3
+    errors: list[BaseException] = []
+
+    def slow_pass() -> None:
+        try:
+            run_pass(settings, fake)
+        except (TelegramError, LockLost) as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=slow_pass)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not rdb.exists(LOCK_KEY) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if newer is None:
+        rdb.delete(LOCK_KEY)
+    else:
+        rdb.set(LOCK_KEY, newer)
+    thread.join()
+    return errors
+
+
 @pytest.mark.parametrize(
     ("failure", "raised"),
     [
@@ -309,23 +337,9 @@ def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
     raised: type[BaseException],
 ) -> None:
     settings = make_settings(fake_tg, redis_url)
-    fake_tg.latency = 0.3
     fake_tg.fail("contacts.ResolveUsername", failure)
-    errors: list[BaseException] = []
-
-    def failing_pass() -> None:
-        try:
-            run_pass(settings, fake_tg)
-        except (TelegramError, LockLost) as e:
-            errors.append(e)
-
-    thread = threading.Thread(target=failing_pass)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not rdb.exists(LOCK_KEY) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    rdb.set(LOCK_KEY, "another-pass-token")  # ours expired; another pass took it
-    thread.join()
+    # Ours expired; another pass took it.
+    errors = pass_losing_its_lock(settings, fake_tg, rdb, "another-pass-token")
     assert [type(e) for e in errors] == [raised]
     # tg:status belongs to the pass holding the lock now: the failure is not recorded.
     assert rdb.get(STATUS_KEY) is None
@@ -341,27 +355,11 @@ def test_a_pass_that_lost_its_lock_writes_nothing_and_exits_4(
     rdb.set("tg:peer:marker", "untouched")
     before = {k: rdb.dump(k) for k in rdb.keys("*")}
     fake_tg.channels[0].participants = 7777  # what this pass would write
-    fake_tg.latency = 0.3
-    errors: list[BaseException] = []
-
-    def slow_pass() -> None:
-        try:
-            run_pass(settings, fake_tg)
-        except LockLost as e:
-            errors.append(e)
-
-    thread = threading.Thread(target=slow_pass)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not rdb.exists(LOCK_KEY) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if lock_change == "taken":
-        rdb.set(LOCK_KEY, "a-newer-pass")  # ours expired and a newer pass took it
-    else:
-        rdb.delete(LOCK_KEY)  # expired (or Redis lost it), nobody holds it
-    thread.join()
-    assert [e.exit_code for e in errors] == [4]
-    assert "lost tg:lock" in errors[0].message and "nothing was written" in errors[0].message
+    # Taken: ours expired and a newer pass took it. Expired (or Redis lost it): nobody has it.
+    newer = "a-newer-pass" if lock_change == "taken" else None
+    [error] = pass_losing_its_lock(settings, fake_tg, rdb, newer)
+    assert isinstance(error, LockLost) and error.exit_code == 4
+    assert "lost tg:lock" in error.message and "nothing was written" in error.message
     # Not a byte of the pass landed: snapshot, history, status, peers.
     assert {k: rdb.dump(k) for k in rdb.keys("*") if k != LOCK_KEY} == {
         k: v for k, v in before.items() if k != LOCK_KEY

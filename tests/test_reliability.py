@@ -20,12 +20,11 @@ import redis
 from pyrogram import raw
 
 from itam_tgstats.collect import collect_once
-from itam_tgstats.errors import LockLost, StoreError, TelegramError
+from itam_tgstats.errors import StoreError, TelegramError
 from itam_tgstats.store import (
     HISTORY_KEY,
     LOCK_KEY,
     SNAPSHOT_KEYS,
-    STATS_KEY,
     STATUS_KEY,
     Store,
 )
@@ -111,30 +110,6 @@ def test_crashed_holders_lock_expires(
     rdb.pexpire(LOCK_KEY, 1)  # let the expiry's time pass
     wait_for(lambda: not rdb.exists(LOCK_KEY))
     assert run_pass(settings, fake_tg) is True
-
-
-def test_a_pass_never_deletes_another_pass_lock(
-    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
-) -> None:
-    settings = make_settings(fake_tg, redis_url)
-    fake_tg.latency = 0.3
-    lost: list[LockLost] = []
-
-    def pass_that_loses_its_lock() -> None:
-        try:
-            run_pass(settings, fake_tg)
-        except LockLost as e:
-            lost.append(e)
-
-    thread = threading.Thread(target=pass_that_loses_its_lock)
-    thread.start()
-    wait_for(lambda: rdb.exists(LOCK_KEY))
-    # Our lock "expired" and another pass took it meanwhile.
-    rdb.set(LOCK_KEY, "another-pass-token")
-    thread.join()
-    assert rdb.get(LOCK_KEY) == "another-pass-token"
-    # The newer pass owns the keys now: this one wrote nothing, and said so.
-    assert len(lost) == 1 and rdb.exists(STATS_KEY) == 0
 
 
 # -- signals ----------------------------------------------------------------------------------

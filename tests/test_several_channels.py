@@ -28,29 +28,12 @@ from itam_tgstats.store import (
     STATS_KEY,
     channel_keys,
 )
-from tests.channels import media_channel, post, register_files, rich_channel
+from tests.channels import media_channel, register_files, small_channel
 from tests.clock import T0, Clock, install
-from tests.faketg import FakeChannel, FakeTelegram
+from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass, snapshot_bytes, source_factory, status
 
 NO_FILE = Path("/dev/null")
-
-
-def small_channel(n: int, username: str, participants: int = 100) -> FakeChannel:
-    c = 4_000_000_000 + n
-    messages = [post(c, i, f"{username} post {i}", views=10 * i) for i in range(1, 4)]
-    return FakeChannel(
-        id=c, title=f"Channel {n}", username=username, messages=messages, participants=participants
-    )
-
-
-@pytest.fixture
-def fake3() -> FakeTelegram:
-    fake = FakeTelegram()
-    fake.add_channel(rich_channel())
-    fake.add_channel(small_channel(1, "ITAM_Events", participants=321))
-    fake.add_channel(small_channel(2, "itam_jobs", participants=77))
-    return fake
 
 
 THREE = "itatmisis, @itam_events ,https://t.me/itam_jobs"

@@ -23,30 +23,13 @@ from itam_tgstats.store import (
     Store,
     channel_keys,
 )
-from tests.channels import BIG_CHANNEL_ID, media_channel, post, register_files, rich_channel
+from tests.channels import BIG_CHANNEL_ID, media_channel, register_files, small_channel
 from tests.clock import DAY, T0, Clock, install
 from tests.faketg import FakeChannel, FakeTelegram
 from tests.helpers import make_settings, run_pass, status
 
 # Longer than any channel's backoff (at most 24 h): a channel that failed is asked again.
 LATER = DAY + 3600
-
-
-def small_channel(n: int, username: str, participants: int = 100) -> FakeChannel:
-    c = 4_000_000_000 + n
-    messages = [post(c, i, f"{username} post {i}", views=10 * i) for i in range(1, 4)]
-    return FakeChannel(
-        id=c, title=f"Channel {n}", username=username, messages=messages, participants=participants
-    )
-
-
-@pytest.fixture
-def fake3() -> FakeTelegram:
-    fake = FakeTelegram()
-    fake.add_channel(rich_channel())
-    fake.add_channel(small_channel(1, "ITAM_Events", participants=321))
-    fake.add_channel(small_channel(2, "itam_jobs", participants=77))
-    return fake
 
 
 @pytest.fixture
