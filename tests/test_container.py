@@ -194,3 +194,27 @@ def test_sigterm_reaches_the_pass_below_the_scheduler_and_the_init_waits_for_it(
     assert init.wait(timeout=10) == 0  # the scheduler's own exit code
     assert time.monotonic() - started < 5
     assert marker.read_text() == "143"  # the pass got SIGTERM, not SIGKILL
+
+
+@pytest.mark.foreign_values("tg:status")  # only the fields read here
+def test_a_last_success_in_the_future_does_not_skip_the_pass_at_start(
+    redis_url: str, rdb: redis.Redis
+) -> None:
+    """A success recorded ahead of this clock (the clock was set back, another host's
+    clock) says nothing about how fresh the data is: the pass at start runs."""
+    now = time.time()
+    ahead = datetime.fromtimestamp(now, UTC) + timedelta(hours=1)
+    rdb.set("tg:status", json.dumps({"ok": True, "last_success_at": ahead.isoformat()}))
+    assert container.pass_needed(settings_for(redis_url), now) is True
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGKILL, 137), (signal.SIGTERM, 143)])
+def test_a_child_killed_by_a_signal_exits_the_init_with_128_plus_its_number(
+    sig: signal.Signals, code: int
+) -> None:
+    """As a shell reports it (and `docker` shows it): 128 + N, never N or a negative code."""
+    child = f"import os; os.kill(os.getpid(), {int(sig)})"
+    init = subprocess.run(
+        [sys.executable, "-c", INIT, sys.executable, "-c", child], check=False, timeout=30
+    )
+    assert init.returncode == code

@@ -348,3 +348,15 @@ def test_choose_size_skips_stripped_and_path_sizes() -> None:
     assert m.choose_size(SIZES, 89).type == "s"  # nothing fits: the smallest
     assert m.choose_size(SIZES, 799).type == "m"
     assert m.choose_size(SIZES, 800).type == "x"
+
+
+def test_a_live_location_is_a_location_item() -> None:
+    """A live location shows on the map like any location: `location`, not `other`."""
+    live = T.MessageMediaGeoLive(
+        geo=T.GeoPoint(long=37.6, lat=55.7, access_hash=1), period=900, heading=90
+    )
+    wire = roundtrip(live)
+    assert m.media_type(wire) == "location"
+    item, file = m.media_item(wire, 320)
+    assert item == m.empty_item("location")
+    assert file is None

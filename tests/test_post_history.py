@@ -399,3 +399,23 @@ def test_foreign_values_in_the_series_keys_cost_no_pass(
     assert rdb.type(series) == "hash" and rdb.type(last) == "hash"
     assert rdb.type("tg:channel:pulse:history") == "zset"
     assert pulse.series(1)[-1]["views"] == 2
+
+
+def test_after_a_reorder_the_original_key_holds_only_the_new_first_channels_posts(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """The old first channel's posts (other ids than the new first's) leave
+    `tg:channel:post_history`: the Go API must not chart another channel's posts."""
+    fake = FakeTelegram()
+    fake.add_channel(channel(P - 60, P))  # @pulse: posts 1 and 2
+    other = channel(P)
+    other.id, other.username = CHANNEL_ID + 1, "beat"
+    other.messages = [post(other.id, 7, "beat 7", date=P, views=5)]
+    fake.add_channel(other)
+    Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="pulse, beat").pass_at(P + 60)
+    assert set(rdb.hkeys(POST_HISTORY_KEY)) == {"1", "2"}
+    swapped = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="beat, pulse")
+    swapped.pass_at(P + 120)
+    assert set(rdb.hkeys(POST_HISTORY_KEY)) == {"7"}
+    assert rdb.hgetall(POST_HISTORY_KEY) == rdb.hgetall(channel_keys("beat").post_history)
+    assert set(rdb.hkeys(channel_keys("pulse").post_history)) == {"1", "2"}

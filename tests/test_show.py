@@ -395,3 +395,12 @@ def test_engagement_ignores_counters_that_are_not_numbers() -> None:
     """Whatever another writer left in Redis, `show` does not crash on it."""
     assert show.engagement({"views": 10, "reactions_total": "lots", "comments_count": 2}) == 0.2
     assert show.engagement({"views": 10, "forwards": [1], "comments_count": None}) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(86_399, "23 h 59 min"), (86_400, "1 d"), (86_400 + 1800, "1 d"), (90_000, "1 d 1 h")],
+)
+def test_ages_of_a_day_and_more_are_in_days(seconds: int, shown: str) -> None:
+    """`show` writes ages as `3 h 5 min` below a day, `2 d 4 h` from a day on."""
+    assert show.human_age(seconds) == shown

@@ -384,3 +384,18 @@ def test_check_cut_off_is_exactly_twice_the_interval_for_every_channel(
         if fresh
         else (False, "stale: @b last updated 30 min ago (limit 30 min)")
     )
+
+
+def test_a_backoff_that_has_run_out_names_no_next_try() -> None:
+    """`next try …` only while the channel's `retry_after` is still ahead: once it has
+    passed, the next pass asks, and the line says nothing of a wait."""
+    status = status_of(NOW)
+    entry = status["channels"]["itam_jobs"]
+    view = {"status": status, "channels": channel_data(NOW)}
+    entry["retry_after"] = iso(NOW + 2 * 3600)
+    assert f"next try {iso(NOW + 2 * 3600)}, in 2 h" in rendered(view)
+    assert "next try" in rendered(view, channel="itam_jobs")
+    entry["retry_after"] = iso(NOW - 60)
+    assert "next try" not in rendered(view)
+    assert "next try" not in rendered(view, channel="itam_jobs")
+    assert f"error: {PRIVATE}" in rendered(view)

@@ -23,7 +23,7 @@ from itam_tgstats.store import (
     Store,
     channel_keys,
 )
-from tests.channels import BIG_CHANNEL_ID, media_channel, register_files, small_channel
+from tests.channels import BIG_CHANNEL_ID, media_channel, post, register_files, small_channel
 from tests.clock import DAY, T0, Clock, install
 from tests.faketg import FakeChannel, FakeTelegram
 from tests.helpers import make_settings, run_pass, status
@@ -646,3 +646,56 @@ def test_before_the_first_pass_with_several_channels_only_the_first_falls_back_t
     assert data["channels"]["itatmisis"]["stats"]["subscribers_count"] == 5600
     assert data["stats"]["subscribers_count"] == 1
     assert data["channels"]["itam_jobs"]["stats"]["subscribers_count"] == 77
+
+
+# -- foreign values and images no kept post shows -------------------------------------------
+
+
+def test_an_original_history_of_another_type_is_replaced_and_the_pass_writes_everything(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """`tg:channel:history` holding a string, a channel's history a hash (another tool's,
+    hand-made keys): a command failing inside EXEC would leave the rest applied, so the
+    pass replaces them."""
+    rdb.set(HISTORY_KEY, "not a sorted set")
+    rdb.hset(channel_keys("itam_events").history, "t", "1")
+    run_pass(make_settings(fake3, redis_url, TG_CHANNEL_USERNAME=THREE), fake3)
+    st = status(rdb)
+    assert (st["ok"], st["exit_code"]) == (True, 0)
+    assert rdb.type(HISTORY_KEY) == "zset"
+    [(point, _)] = points(rdb, channel_keys("itam_events").history)
+    assert point["subscribers"] == 321
+    assert points(rdb, HISTORY_KEY) == points(rdb, channel_keys("itatmisis").history)
+    assert rdb.get(LAST_UPDATE_KEY) == iso_utc(T0)
+
+
+def test_a_new_channel_that_fails_keeps_none_of_the_first_channels_old_images(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """Only the first channel may fall back to the original posts' images (before it has
+    keys of its own); a channel configured later has no images yet, even when it fails."""
+    fake = FakeTelegram()
+    media = fake.add_channel(media_channel())
+    register_files(fake, media)
+    run_pass(
+        make_settings(fake, redis_url, TG_MEDIA_DOWNLOAD="small", TG_CHANNEL_USERNAME="itam_media"),
+        fake,
+    )
+    old = set(rdb.keys("tg:media:*"))
+    assert len(old) == 5
+    # Newer text posts push every post with an image out; a second, missing channel is added.
+    clock.advance(3600)
+    media.messages += [post(media.id, 3000 + i, f"text {i}") for i in range(5)]
+    with pytest.raises(ChannelsFailed):
+        run_pass(
+            make_settings(
+                fake,
+                redis_url,
+                TG_MEDIA_DOWNLOAD="small",
+                TG_CHANNEL_USERNAME="itam_media,no_such_channel",
+            ),
+            fake,
+        )
+    assert stored_images(rdb, POSTS_KEY) == set()
+    assert stored_images(rdb, channel_keys("itam_media").posts) == set()
+    assert set(rdb.keys("tg:media:*")) == set()  # no kept post references them any more

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from pyrogram import raw
 
 from itam_tgstats import posts as parsing
 from itam_tgstats import telegram
 from itam_tgstats.config import Settings
-from itam_tgstats.errors import SessionError, TelegramError
-from itam_tgstats.models import ResolvedChannel
+from itam_tgstats.errors import ChannelsFailed, SessionError, TelegramError
+from itam_tgstats.models import ResolvedChannel, iso_utc
+from itam_tgstats.store import channel_keys
 from itam_tgstats.telegram import TelegramSource
+from tests import faketg
 from tests.channels import (
     BIG_CHANNEL_ID,
     PAID,
@@ -35,6 +38,7 @@ from tests.channels import (
 from tests.conftest import FAKE_API_HASH
 from tests.contract import v1
 from tests.faketg import FakeChannel, FakeTelegram, roundtrip
+from tests.helpers import make_settings, run_pass, status
 
 
 def settings_for(fake: FakeTelegram, **env: str) -> Settings:
@@ -520,3 +524,54 @@ def test_a_connection_that_cannot_be_set_up_is_one_line(factory: type) -> None:
     assert str(caught.value).startswith(
         "cannot reach Telegram: the connection could not be set up ("
     )
+
+
+def test_the_newest_post_not_a_service_message_dates_the_channel() -> None:
+    """`last_post_date`: the newest non-service message, even when a pin came after it."""
+    fake = FakeTelegram()
+    c = 9
+    messages = [post(c, 1, "a"), post(c, 3, "b"), service(c, 4)]
+    fake.add_channel(FakeChannel(id=c, title="pinned", username="pinned_news", messages=messages))
+    result = asyncio.run(fetch(fake, TG_CHANNEL_USERNAME="pinned_news"))
+    assert [p.id for p in result.snapshot.posts] == [3, 1]
+    assert result.snapshot.stats.last_post_date == iso_utc(messages[1].date)
+
+
+def test_a_403_about_one_channel_fails_that_channel_only(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram refusing a request about a channel with 403 Forbidden (as with 400): that
+    channel fails on its own and backs off; the other channels are written, exit 4."""
+    monkeypatch.setitem(faketg.ERROR_CODES, "CHAT_FORBIDDEN", 403)
+    fake3.fail("channels.GetFullChannel", "CHAT_FORBIDDEN")  # whichever channel asks first
+    settings = make_settings(
+        fake3, redis_url, TG_CHANNEL_USERNAME="itatmisis,itam_events,itam_jobs"
+    )
+    with pytest.raises(ChannelsFailed) as caught:
+        run_pass(settings, fake3)
+    assert caught.value.partial is True
+    assert caught.value.exit_code == 4
+    entries = status(rdb)["channels"]
+    failed = [n for n, e in entries.items() if not e["ok"]]
+    assert len(failed) == 1
+    [name] = failed
+    assert "403 CHAT_FORBIDDEN" in entries[name]["last_error"]
+    assert entries[name]["retry_after"] is not None  # its own failure: it backs off
+    for other in set(entries) - {name}:
+        assert rdb.get(channel_keys(other).stats) is not None
+
+
+def test_an_album_cut_by_the_pages_end_is_read_whole() -> None:
+    """Service messages fill the page (TG_POSTS_COUNT=1: 14 messages) above an album of 10:
+    the page ends inside the album, which is read whole from the next page."""
+    fake = FakeTelegram()
+    c = 78
+    album = [post(c, i, "", media=photo(i), grouped_id=5) for i in range(10, 20)]
+    services = [service(c, i) for i in range(20, 25)]
+    fake.add_channel(
+        FakeChannel(id=c, title="pins", username="pinned_album", messages=album + services)
+    )
+    result = asyncio.run(fetch(fake, TG_CHANNEL_USERNAME="pinned_album", TG_POSTS_COUNT="1"))
+    [only] = result.snapshot.posts
+    assert (only.id, only.media_count) == (10, 10)
+    assert only.link == "https://t.me/pinned_album/10"
