@@ -28,6 +28,7 @@ from types import FrameType
 
 from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
+from itam_tgstats.escapes import EscapingFormatter
 from itam_tgstats.status import parse_time
 from itam_tgstats.store import Store
 
@@ -204,7 +205,7 @@ def configuration() -> tuple[Settings, str, bool]:
 def setup_logging(level: str) -> None:
     """One line per message on stderr, in the format of `tgstats` itself."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().handlers[:] = [handler]
     logging.getLogger().setLevel(level)
 
