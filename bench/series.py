@@ -242,6 +242,15 @@ def week(url: str, clock: Clock, posts: int, latency: float) -> dict[str, Any]:
     return result
 
 
+def stand_in(channels: int, posts: int) -> tuple[list[FakeChannel], FakeTelegram]:
+    """`channels` series channels keeping `posts` posts, on one stand-in Telegram."""
+    many = [series_channel(i, posts) for i in range(channels)]
+    fake = FakeTelegram()
+    for channel in many:
+        fake.add_channel(channel)
+    return many, fake
+
+
 def off_costs(
     url: str, clock: Clock, channels: int, posts: int, latency: float
 ) -> tuple[dict[str, dict[str, float]], int]:
@@ -249,10 +258,7 @@ def off_costs(
     Redis's used_memory after them."""
     client = redis.Redis.from_url(url)
     client.flushdb()
-    many = [series_channel(i, posts) for i in range(channels)]
-    fake = FakeTelegram()
-    for channel in many:
-        fake.add_channel(channel)
+    many, fake = stand_in(channels, posts)
     env = env_for(many, posts, 0)
     clock.now = P + (APPEND_AT - 1) * QUARTER
     set_numbers(fake, clock.now)
@@ -276,10 +282,7 @@ def many_on_costs(
     """The measured passes with the series on, every channel's series (b)'s at SEEDED_AT."""
     client = redis.Redis.from_url(url)
     client.flushdb()
-    many = [series_channel(i, posts) for i in range(channels)]
-    fake = FakeTelegram()
-    for channel in many:
-        fake.add_channel(channel)
+    many, fake = stand_in(channels, posts)
     # A first pass resolves the channels (series off: it writes none).
     clock.now = P + (SEEDED_AT - 1) * QUARTER
     set_numbers(fake, clock.now)
