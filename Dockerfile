@@ -53,7 +53,7 @@ COPY docker/entrypoint.sh /usr/local/bin/tgstats-entrypoint
 # A broken schedule fails the build, not the deployment: supercronic reads the crontab
 # generated for the default interval and for the minute, hourly and daily forms.
 RUN for interval in 60 900 3600 21600 86400; do \
-      TG_UPDATE_INTERVAL="${interval}" python -m itam_tgstats.container --print-crontab \
+      TG_UPDATE_INTERVAL="${interval}" python -m itam_tgstats.commands.container --print-crontab \
         > /tmp/tgstats.crontab \
       && /usr/local/bin/supercronic -test /tmp/tgstats.crontab || exit 1; \
     done \

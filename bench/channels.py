@@ -12,8 +12,8 @@ from pyrogram import raw
 
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table
 from itam_tgstats.config import Settings
-from itam_tgstats.posts import group_posts
-from itam_tgstats.store import channel_keys
+from itam_tgstats.render.posts import group_posts
+from itam_tgstats.store.keys import channel_keys
 from tests.channels import rich_channel
 from tests.faketg import SETUP_CALLS, FakeChannel, FakeTelegram
 
@@ -21,7 +21,7 @@ CHANNEL_COUNTS = (1, 5, 20, 50)
 # Memory against posts kept: this many channels, keeping each of GROWTH_POSTS posts.
 GROWTH_CHANNELS = 20
 GROWTH_POSTS = (5, 20, 50)
-# Requests in flight at once (itam_tgstats.telegram.MAX_IN_FLIGHT, the design's bound).
+# Requests in flight at once (itam_tgstats.telegram.client.MAX_IN_FLIGHT, the design's bound).
 IN_FLIGHT_BOUND = 10
 # rich_channel's 15 messages repeated this many times: 120 messages, 64 posts a channel, more
 # than one getHistory page (at most 100 messages) holds.

@@ -14,7 +14,7 @@ from redis.asyncio.connection import AbstractConnection
 from itam_tgstats.collect import collect_once
 from itam_tgstats.models import MediaFile
 from itam_tgstats.store import Store
-from itam_tgstats.telegram import TelegramSource
+from itam_tgstats.telegram.client import TelegramSource
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings
 

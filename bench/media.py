@@ -10,8 +10,8 @@ import redis
 from pyrogram import raw
 
 from bench.common import median_of, one_pass, table
-from itam_tgstats.posts import group_posts
-from itam_tgstats.store import MEDIA_KEY_PREFIX, POSTS_KEY
+from itam_tgstats.render.posts import group_posts
+from itam_tgstats.store.keys import MEDIA_KEY_PREFIX, POSTS_KEY
 from tests.channels import post, sized_photo, thumbed_video
 from tests.faketg import FakeChannel, FakeTelegram
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from pyrogram import raw  # noqa: E402
 
 from bench.common import table  # noqa: E402
-from itam_tgstats.text_html import to_html  # noqa: E402
+from itam_tgstats.render.text_html import to_html  # noqa: E402
 
 SIZES = (100, 1_000, 20_000)
 KINDS = (raw.types.MessageEntityBold, raw.types.MessageEntityItalic)

@@ -41,8 +41,8 @@ import pytest
 import redis
 
 from bench.common import one_pass, table
-from itam_tgstats.scripts import APPEND_SERIES_SCRIPT
-from itam_tgstats.store import POST_HISTORY_KEY, channel_keys, last_points_key
+from itam_tgstats.store.keys import POST_HISTORY_KEY, channel_keys, last_points_key
+from itam_tgstats.store.scripts import APPEND_SERIES_SCRIPT
 from tests.channels import comments, post, reactions
 from tests.clock import Clock, install
 from tests.faketg import FakeChannel, FakeTelegram

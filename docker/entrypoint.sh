@@ -1,5 +1,5 @@
 #!/bin/sh
-# No arguments: the schedule. itam_tgstats.container checks the configuration, writes the
+# No arguments: the schedule. itam_tgstats.commands.container checks the configuration, writes the
 # crontab for TG_UPDATE_INTERVAL, runs a pass at start (unless the last success is recent or
 # TG_RUN_AT_START=0), then supercronic; it stays PID 1, passes `docker stop`'s SIGTERM on to
 # the running pass and reaps orphans.
@@ -7,6 +7,6 @@
 # SUPERCRONIC_ARGS adds supercronic flags, e.g. "-prometheus-listen-address 0.0.0.0:9746".
 set -eu
 if [ "$#" -eq 0 ]; then
-  exec /usr/local/bin/python -m itam_tgstats.container
+  exec /usr/local/bin/python -m itam_tgstats.commands.container
 fi
 exec "$@"

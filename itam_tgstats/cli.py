@@ -24,7 +24,7 @@ import typer
 from itam_tgstats import __version__
 from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
-from itam_tgstats.escapes import EscapingFormatter, escape_controls
+from itam_tgstats.escapes import escape_controls, setup_logging
 
 T = TypeVar("T")
 
@@ -41,25 +41,6 @@ app = typer.Typer(
 )
 
 log = logging.getLogger("itam_tgstats")
-
-
-def setup_logging(level: str) -> None:
-    """Log lines to stderr at LOG_LEVEL; stdout carries only a command's output."""
-    handler = logging.StreamHandler(sys.stderr)
-    # A channel's name or text quoted in a message never carries a control character raw.
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # Pyrogram logs whole requests at DEBUG (the login's API hash among them): never show
-    # those. Its reconnect warnings only repeat what a failed pass's one error line says,
-    # so they show only when LOG_LEVEL=DEBUG asks for everything.
-    # asyncio reports the exceptions of Pyrogram's own background tasks (a garbled packet
-    # from a middlebox, say) with a traceback: the pass's one error line says it already.
-    for library in ("pyrogram", "asyncio"):
-        logging.getLogger(library).setLevel(
-            logging.WARNING if level == "DEBUG" else logging.CRITICAL + 1
-        )
 
 
 def invocation() -> str:
@@ -151,7 +132,8 @@ def collect(
     failed, 5 Redis unreachable, 130/143 interrupted.
     """
     from itam_tgstats import collect as pass_  # noqa: PLC0415
-    from itam_tgstats import dryrun, runner  # noqa: PLC0415
+    from itam_tgstats import runner  # noqa: PLC0415
+    from itam_tgstats.commands import dryrun  # noqa: PLC0415
     from itam_tgstats.store import Store  # noqa: PLC0415
 
     if loop and dry_run:
@@ -234,7 +216,7 @@ def show(
 
     The detail: the channel's growth, the age of its last update, its posts.
     """
-    from itam_tgstats import show as view_  # noqa: PLC0415
+    from itam_tgstats.commands import show as view_  # noqa: PLC0415
 
     if as_json and check:
         raise fail("--json and --check cannot be combined", 2)
@@ -265,7 +247,7 @@ def show(
         return
     from rich.console import Console  # noqa: PLC0415
 
-    from itam_tgstats import dashboard  # noqa: PLC0415 - rich loads for this view only
+    from itam_tgstats.commands import dashboard  # noqa: PLC0415 - rich loads for this view only
 
     no_color = os.environ.get("NO_COLOR", "") != ""  # https://no-color.org: set and not empty
     # NO_COLOR: no escape sequence at all (rich alone would still print bold).
@@ -358,8 +340,8 @@ def session(
     Telegram account for this job. When `collect` exits 3, the session was revoked: run
     this again. This tool does not sign up new accounts.
     """
-    from itam_tgstats import envfile  # noqa: PLC0415
-    from itam_tgstats import session as session_  # noqa: PLC0415
+    from itam_tgstats.commands import envfile  # noqa: PLC0415
+    from itam_tgstats.telegram import login as session_  # noqa: PLC0415
 
     settings = run(lambda: load_settings(need_telegram=False))
     if write_env is not None:  # before the login: a refused path would lose the new session

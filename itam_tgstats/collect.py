@@ -23,17 +23,17 @@ from itam_tgstats.errors import (
     TgStatsError,
     one_line,
 )
-from itam_tgstats.history import SeriesWrite, advance
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
-from itam_tgstats.status import (
+from itam_tgstats.store import PassStart, Store, peer_key
+from itam_tgstats.store.status import (
     ChannelOutcome,
     backing_off,
     next_status,
     outcome_of,
     retry_after_time,
 )
-from itam_tgstats.store import ChannelWrite, PassStart, Store, peer_key
+from itam_tgstats.store.write import over_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,7 +72,7 @@ SourceFactory = Callable[[Settings], AbstractAsyncContextManager[ChannelSource]]
 
 def default_source_factory(settings: Settings) -> AbstractAsyncContextManager[ChannelSource]:
     """The real Telegram source (imports Pyrogram only now)."""
-    from itam_tgstats.telegram import TelegramSource  # noqa: PLC0415 - keeps `show` light
+    from itam_tgstats.telegram.client import TelegramSource  # noqa: PLC0415 - keeps `show` light
 
     return TelegramSource(settings)  # type: ignore[return-value]
 
@@ -244,42 +244,8 @@ def clock() -> float:
     return time.time()
 
 
-def over_time(
-    settings: Settings,
-    start: PassStart,
-    names: Sequence[str],
-    results: Sequence[ChannelSnapshot | ChannelError],
-    now: int,
-) -> tuple[list[ChannelWrite], dict[str, SeriesWrite]]:
-    """The channels read, to write, with their posts' views over time filled in; and each
-    one's series changes by name (none with TG_POST_HISTORY_DAYS=0)."""
-    writes: list[ChannelWrite] = []
-    series: dict[str, SeriesWrite] = {}
-    for index, (name, result) in enumerate(zip(names, results, strict=True)):
-        if isinstance(result, ChannelError):
-            continue
-        stored_id = _at(start.channel_ids, index, None)
-        snapshot, changes = advance(
-            result,
-            last_points=_at(start.channel_last_points, index, {}),
-            stored=_at(start.channel_marks, index, {}),
-            now=now,
-            days=settings.post_history_days,
-            fresh=stored_id is not None and stored_id != result.stats.channel_id,
-        )
-        if changes is not None:
-            series[name] = changes
-        writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
-    return writes, series
-
-
-def _at(values: Sequence[T], index: int, default: T) -> T:
-    """`values[index]`, or `default` past its end (a PassStart read for fewer channels)."""
-    return values[index] if index < len(values) else default
-
-
 def _peer(start: PassStart, index: int) -> ResolvedChannel | None:
-    return _at(start.peers, index, None)
+    return start.peers[index] if index < len(start.peers) else None
 
 
 async def read_channels(

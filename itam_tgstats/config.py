@@ -12,7 +12,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from dotenv import dotenv_values
 
 from itam_tgstats.errors import ConfigError
-from itam_tgstats.sessions import SessionData, SessionStringError, parse_session_string
+from itam_tgstats.telegram.session_string import (
+    SessionData,
+    SessionStringError,
+    parse_session_string,
+)
 
 DEFAULT_CHANNEL = "itatmisis"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from typing import Any
 
 # C0 controls, DEL and C1 controls; U+061C, U+200E, U+200F (bidi marks), U+2028 and U+2029
@@ -58,3 +59,22 @@ class EscapingFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return escape_controls(super().formatStack(stack_info), keep_newlines=True)
+
+
+def setup_logging(level: str) -> None:
+    """Log lines to stderr at LOG_LEVEL; stdout carries only a command's output."""
+    handler = logging.StreamHandler(sys.stderr)
+    # A channel's name or text quoted in a message never carries a control character raw.
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Pyrogram logs whole requests at DEBUG (the login's API hash among them): never show
+    # those. Its reconnect warnings only repeat what a failed pass's one error line says,
+    # so they show only when LOG_LEVEL=DEBUG asks for everything.
+    # asyncio reports the exceptions of Pyrogram's own background tasks (a garbled packet
+    # from a middlebox, say) with a traceback: the pass's one error line says it already.
+    for library in ("pyrogram", "asyncio"):
+        logging.getLogger(library).setLevel(
+            logging.WARNING if level == "DEBUG" else logging.CRITICAL + 1
+        )

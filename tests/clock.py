@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from itam_tgstats import collect, status, store, telegram
+from itam_tgstats import collect, store
+from itam_tgstats.store import status
+from itam_tgstats.telegram import client as telegram
 
 # 2025-06-15T12:00:00+00:00: a round time, after every post of the stand-in channels.
 T0 = 1_750_000_000

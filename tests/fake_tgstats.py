@@ -13,8 +13,8 @@ import functools
 import os
 
 from itam_tgstats import collect
-from itam_tgstats import session as session_module
 from itam_tgstats.cli import main
+from itam_tgstats.telegram import login as session_module
 from tests.channels import rich_channel
 from tests.fakeauth import FakeAccount
 from tests.faketg import FakeTelegram

@@ -34,7 +34,7 @@ from pyrogram.raw.core import Int, Long, Message, MsgContainer, TLObject, Vector
 from pyrogram.storage.sqlite_storage import PROD as PROD_ADDRESSES
 
 from itam_tgstats.models import MediaFile
-from itam_tgstats.sessions import SessionData
+from itam_tgstats.telegram.session_string import SessionData
 from tests.fakeauth import FakeAccount, Handshake, Srp, register_test_server_key
 
 # Calls Pyrogram makes to set up a connection, not for the pass itself.

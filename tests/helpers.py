@@ -11,8 +11,9 @@ import redis
 
 from itam_tgstats.collect import collect_once
 from itam_tgstats.config import Settings
-from itam_tgstats.store import HISTORY_KEY, SNAPSHOT_KEYS, STATUS_KEY, Store
-from itam_tgstats.telegram import TelegramSource
+from itam_tgstats.store import Store
+from itam_tgstats.store.keys import HISTORY_KEY, SNAPSHOT_KEYS, STATUS_KEY
+from itam_tgstats.telegram.client import TelegramSource
 from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeTelegram
 

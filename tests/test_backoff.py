@@ -12,12 +12,12 @@ import redis
 from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
-from itam_tgstats import telegram
 from itam_tgstats.cli import app
 from itam_tgstats.errors import ChannelError, ChannelsFailed, ChannelSkipped
 from itam_tgstats.models import iso_utc
-from itam_tgstats.status import parse_time
-from itam_tgstats.store import STATUS_KEY, channel_keys
+from itam_tgstats.store.keys import STATUS_KEY, channel_keys
+from itam_tgstats.store.status import parse_time
+from itam_tgstats.telegram import client as telegram
 from tests.channels import small_channel
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
-from itam_tgstats import telegram
 from itam_tgstats.cli import app
-from itam_tgstats.store import LAST_UPDATE_KEY, LOCK_KEY, STATS_KEY, STATUS_KEY
+from itam_tgstats.store.keys import LAST_UPDATE_KEY, LOCK_KEY, STATS_KEY, STATUS_KEY
+from itam_tgstats.telegram import client as telegram
 from tests.conftest import FAKE_API_HASH, free_port
 from tests.faketg import FakeTelegram
 from tests.helpers import snapshot_bytes, source_factory, status

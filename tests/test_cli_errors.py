@@ -18,9 +18,9 @@ from itam_tgstats import cli
 from itam_tgstats import collect as collect_module
 from itam_tgstats import runner as runner_module
 from itam_tgstats.cli import app
+from itam_tgstats.commands.show import check_freshness
 from itam_tgstats.config import Settings, redis_url_problem
 from itam_tgstats.errors import SessionError, TelegramError
-from itam_tgstats.show import check_freshness
 from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeTelegram
 from tests.helpers import source_factory
@@ -132,7 +132,7 @@ def test_login_at_debug_prints_no_api_hash(tmp_path: Path) -> None:
     assert "Logged in." in result.stderr
     assert FAKE_API_HASH not in result.stderr and FAKE_API_HASH not in result.stdout
     # DEBUG was on (our own debug lines show), and still nothing printed the hash
-    assert "DEBUG itam_tgstats.session: connecting to Telegram to log in" in result.stderr
+    assert "DEBUG itam_tgstats.telegram.login: connecting to Telegram to log in" in result.stderr
 
 
 def test_hint_names_the_command_as_the_person_ran_it(
@@ -235,8 +235,8 @@ def test_garbage_from_the_network_is_one_line_in_collect(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, rdb: redis.Redis
 ) -> None:
     """No traceback of Pyrogram's background tasks reaches the person, only the error line."""
-    from itam_tgstats.telegram import TelegramSource
-    from tests.test_telegram import EchoingGarbage
+    from itam_tgstats.telegram.client import TelegramSource
+    from tests.telegram.test_client import EchoingGarbage
 
     monkeypatch.setattr(
         collect_module,

@@ -14,14 +14,14 @@ import redis
 
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import LockLost, SessionError, StoreError, TelegramError
-from itam_tgstats.store import (
+from itam_tgstats.store import peer_key
+from itam_tgstats.store.keys import (
     HISTORY_KEY,
     LAST_UPDATE_KEY,
     LOCK_KEY,
     POSTS_KEY,
     STATS_KEY,
     STATUS_KEY,
-    peer_key,
 )
 from tests.channels import BIG_CHANNEL_ID
 from tests.faketg import FakeTelegram

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import redis
 
-from itam_tgstats.store import POSTS_KEY
+from itam_tgstats.store.keys import POSTS_KEY
 from tests.channels import media_channel, post, register_files
 from tests.faketg import FakeChannel, FakeTelegram
 from tests.helpers import make_settings, run_pass, status

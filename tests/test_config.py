@@ -11,7 +11,7 @@ import pytest
 
 from itam_tgstats.config import Settings, describe_redis_url, load_environment, parse_channel
 from itam_tgstats.errors import ConfigError
-from itam_tgstats.sessions import parse_session_string
+from itam_tgstats.telegram.session_string import parse_session_string
 from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeTelegram
 

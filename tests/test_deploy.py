@@ -13,7 +13,7 @@ from typing import Any
 import compose
 from cronsim import CronSim
 
-from itam_tgstats import container
+from itam_tgstats.commands import container
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,10 +35,10 @@ def stage(name: str) -> str:
 def test_the_schedule_is_made_from_the_interval_at_start_and_tested_at_build() -> None:
     assert not (REPO / "crontab").exists()  # no baked schedule to drift from the variable
     entrypoint = (REPO / "docker" / "entrypoint.sh").read_text()
-    assert "exec /usr/local/bin/python -m itam_tgstats.container" in entrypoint
+    assert "exec /usr/local/bin/python -m itam_tgstats.commands.container" in entrypoint
     assert 'exec "$@"' in entrypoint
     runtime = stage("runtime")
-    assert "python -m itam_tgstats.container --print-crontab" in runtime
+    assert "python -m itam_tgstats.commands.container --print-crontab" in runtime
     assert "/usr/local/bin/supercronic -test" in runtime
     # supercronic by absolute path, where the image puts it
     assert container.SUPERCRONIC == "/usr/local/bin/supercronic"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from itam_tgstats import cli, escapes
 from itam_tgstats import collect as collect_module
 from itam_tgstats.cli import app, setup_logging
-from itam_tgstats.store import POSTS_KEY, STATS_KEY
+from itam_tgstats.store.keys import POSTS_KEY, STATS_KEY
 from tests.channels import post
 from tests.faketg import FakeTelegram
 from tests.helpers import source_factory

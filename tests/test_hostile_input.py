@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyrogram import raw
 
-from itam_tgstats.envfile import check_env_target, with_session_string, write_env
+from itam_tgstats.commands.envfile import check_env_target, with_session_string, write_env
 from itam_tgstats.errors import ConfigError
-from itam_tgstats.text_html import SAFE_LINK_PREFIXES, to_html
+from itam_tgstats.render.text_html import SAFE_LINK_PREFIXES, to_html
 from tests.faketg import roundtrip
-from tests.test_text_html import ALLOWED
+from tests.render.test_text_html import ALLOWED
 
 E = raw.types
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

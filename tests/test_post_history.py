@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from itam_tgstats.errors import ChannelError, ChannelsFailed
-from itam_tgstats.store import (
+from itam_tgstats.store.keys import (
     LOCK_KEY,
     POST_HISTORY_KEY,
     POSTS_KEY,

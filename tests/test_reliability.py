@@ -21,13 +21,8 @@ from pyrogram import raw
 
 from itam_tgstats.collect import collect_once
 from itam_tgstats.errors import StoreError, TelegramError
-from itam_tgstats.store import (
-    HISTORY_KEY,
-    LOCK_KEY,
-    SNAPSHOT_KEYS,
-    STATUS_KEY,
-    Store,
-)
+from itam_tgstats.store import Store
+from itam_tgstats.store.keys import HISTORY_KEY, LOCK_KEY, SNAPSHOT_KEYS, STATUS_KEY
 from tests.channels import post, reactions
 from tests.conftest import RedisServer
 from tests.faketg import FakeChannel, FakeTelegram

@@ -18,8 +18,7 @@ from itam_tgstats.cli import app
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelsFailed, ConfigError, SessionError, TelegramError
 from itam_tgstats.models import iso_utc
-from itam_tgstats.status import parse_time
-from itam_tgstats.store import (
+from itam_tgstats.store.keys import (
     CHANNELS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
@@ -28,6 +27,7 @@ from itam_tgstats.store import (
     STATS_KEY,
     channel_keys,
 )
+from itam_tgstats.store.status import parse_time
 from tests.channels import media_channel, register_files, small_channel
 from tests.clock import T0, Clock, install
 from tests.faketg import FakeTelegram

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from itam_tgstats.errors import TgStatsError
-from itam_tgstats.store import LAST_UPDATE_KEY, LOCK_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY
+from itam_tgstats.store.keys import LAST_UPDATE_KEY, LOCK_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY
 from tests.conftest import RedisServer
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass, snapshot_bytes

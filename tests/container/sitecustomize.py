@@ -18,7 +18,7 @@ from pathlib import Path
 def install_stand_in() -> None:
     """Point `itam_tgstats.collect.default_source_factory` at a fresh FakeTelegram."""
     from itam_tgstats import collect
-    from itam_tgstats.telegram import TelegramSource
+    from itam_tgstats.telegram.client import TelegramSource
     from tests.channels import rich_channel
     from tests.faketg import FakeTelegram
 

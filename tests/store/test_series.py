@@ -1,0 +1,97 @@
+"""history.py: when a post gains a point, the views at a mark, ERR24 (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from itam_tgstats.models import Post
+from itam_tgstats.store.series import (
+    DAY,
+    HOUR,
+    Point,
+    err24_percent,
+    gains_point,
+    interpolate,
+    parse_point,
+    stored_marks,
+    views_at,
+)
+
+NOW = 1_800_000_000
+
+
+def point(t: int, views: int) -> Point:
+    return Point(t, views, 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("age", "last_age", "days", "gains"),
+    [
+        (0, None, 7, True),
+        (DAY - 1, 1, 7, True),  # young: every pass, however recent the last point
+        (DAY, None, 7, True),  # old, no point yet
+        (DAY, HOUR, 7, True),  # the last point exactly an hour old
+        (DAY, HOUR - 1, 7, False),
+        (7 * DAY - 1, 2 * HOUR, 7, True),
+        (7 * DAY, 2 * HOUR, 7, False),  # no longer younger than TG_POST_HISTORY_DAYS
+        (-60, None, 1, True),  # a date a little ahead of our clock: young
+    ],
+)
+def test_gains_point(age: int, last_age: int | None, days: int, gains: bool) -> None:
+    last = None if last_age is None else point(NOW - last_age, 1)
+    assert gains_point(age, last, NOW, days) is gains
+
+
+def test_interpolate_between_and_at_points() -> None:
+    assert interpolate(150, point(100, 10), point(200, 20)) == 15
+    assert interpolate(100, point(100, 10), point(200, 20)) == 10
+    assert interpolate(200, point(100, 10), point(200, 20)) == 20
+    assert interpolate(125, point(100, 10), point(200, 12)) == 11  # 10.5 rounds up
+    assert interpolate(100, point(100, 10), point(100, 12)) == 12
+    assert interpolate(150, point(100, 20), point(200, 10)) == 15  # views can drop
+
+
+def test_views_at_a_mark() -> None:
+    mark = 1000
+    assert views_at(mark, 5, point(0, 1), point(2000, 9)) == 5  # settled stays
+    assert views_at(mark, None, point(500, 10), point(1500, 30)) == 20
+    assert views_at(mark, None, None, point(1500, 30)) is None  # nothing at or before
+    assert views_at(mark, None, point(1200, 10), point(1500, 30)) is None
+    assert views_at(mark, None, point(500, 10), None) is None  # nothing at or after
+    assert views_at(mark, None, point(500, 10), point(900, 12)) is None  # not yet
+    assert views_at(mark, None, None, point(1000, 7)) == 7  # a point exactly at the mark
+    assert views_at(mark, None, point(1000, 7), point(1500, 9)) == 7
+
+
+def test_err24_percent() -> None:
+    def p(views_24h: int | None) -> Post:
+        return Post(id=1, text="", date="", views=0, forwards=0, views_24h=views_24h)
+
+    assert err24_percent([p(100), p(300), p(None)], 1000) == 20.0
+    assert err24_percent([p(1), p(2)], 3) == 50.0
+    assert err24_percent([p(1)], 3) == 33.3
+    assert err24_percent([p(None)], 1000) is None
+    assert err24_percent([p(10)], 0) is None
+    assert err24_percent([], 10) is None
+
+
+def test_points_read_back_and_garbage_is_skipped() -> None:
+    text = point(5, 6).to_json()
+    assert text == '{"t":5,"views":6,"reactions":0,"forwards":0,"comments":0}'
+    assert parse_point(text) == point(5, 6)
+    assert parse_point("{not json") is None
+    assert parse_point('{"t": 1}') is None
+    assert parse_point('{"t":1,"views":true,"reactions":0,"forwards":0,"comments":0}') is None
+    assert parse_point("[1]") is None
+
+
+def test_stored_marks_from_stored_posts() -> None:
+    posts = [
+        {"id": 1, "views_1h": 5, "views_24h": None},
+        {"id": 2},
+        {"id": 3, "views_1h": "7", "views_24h": True},
+        {"id": "x"},
+        "junk",
+    ]
+    assert stored_marks(posts) == {1: (5, None), 2: (None, None), 3: (None, None)}
+    assert stored_marks("not a list") == {}
