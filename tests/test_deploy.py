@@ -113,15 +113,10 @@ def test_compose_stack_waits_for_redis_and_stops_within_dockers_default() -> Non
     assert collector["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def readme_section(title: str) -> str:
-    readme = (REPO / "README.md").read_text()
-    return readme.split(f"\n{title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def test_the_readmes_drop_in_block_works_with_a_redis_without_health_check(
+def test_the_deployment_pages_drop_in_block_works_with_a_redis_without_health_check(
     tmp_path: Path,
 ) -> None:
-    deploy = readme_section("## Deploy")
+    deploy = (REPO / "docs" / "deployment.md").read_text()
     [block] = [b for b in re.findall(r"```yaml\n(.*?)```", deploy, re.DOTALL) if "depends_on" in b]
     (tmp_path / "itam-tgstats").mkdir()
     (tmp_path / ".env").write_text("TG_API_ID=1\n")
