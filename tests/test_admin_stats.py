@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -391,3 +393,22 @@ def test_the_schema_refuses_what_the_tool_never_writes(change: Any, where: str) 
     errors = errors_of("admin-stats.json", value)
     assert errors
     assert all(e.startswith(where) for e in errors), errors
+
+
+def test_the_example_in_the_docs_is_what_the_code_writes() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "admin-stats.md").read_text()
+    [block] = re.findall(r"```json\n(.*?)```", page, flags=re.DOTALL)
+    example = json.loads(block)
+    value = realistic_value()
+    overview = {k: v for k, v in value.items() if k not in ("graphs", "recent_posts")}
+    assert {k: v for k, v in example.items() if k not in ("graphs", "recent_posts")} == overview
+    assert example["graphs"]["followers"] == FOLLOWERS
+    assert example["graphs"][ERROR_GRAPH] == value["graphs"][ERROR_GRAPH]
+    assert example["recent_posts"] == value["recent_posts"][:1]
+    # Shortened there: with the other graphs it is a whole value.
+    assert (
+        errors_of(
+            "admin-stats.json", {**example, "graphs": {**value["graphs"], **example["graphs"]}}
+        )
+        == []
+    )
