@@ -12,6 +12,10 @@ It is several data centers at once: a connection belongs to the DC whose address
 key lives on the DC that created it, and files live on one DC each (`add_file`). Another DC
 learns who the user is through auth.exportAuthorization on the home DC and
 auth.importAuthorization there, as on Telegram. `dc_calls` records which DC each call reached.
+
+A channel's statistics for admins (`FakeChannel.stats`, see fakestats.py) live on one DC too:
+stats.getBroadcastStats asked elsewhere answers STATS_MIGRATE_<dc>, and the graph tokens it
+sends are loaded with stats.loadAsyncGraph there.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pyrogram.storage.sqlite_storage import PROD as PROD_ADDRESSES
 from itam_tgstats.models import MediaFile
 from itam_tgstats.telegram.session_string import SessionData
 from tests.fakeauth import FakeAccount, Handshake, Srp, register_test_server_key
+from tests.fakestats import FakeStats
 
 # Calls Pyrogram makes to set up a connection, not for the pass itself.
 SETUP_CALLS = frozenset({"Ping", "PingDelayDisconnect", "help.GetConfig"})
@@ -52,6 +57,7 @@ ERROR_CODES = {
     "USER_MIGRATE": 303,
     "PHONE_MIGRATE": 303,
     "NETWORK_MIGRATE": 303,
+    "STATS_MIGRATE": 303,
 }
 
 # The data centers, by the addresses a client dials. Production addresses are Pyrogram's
@@ -83,6 +89,12 @@ class FakeChannel:
     messages: list[Any] = field(default_factory=list)
     private: bool = False
     linked_chat_id: int | None = None
+    # Admin statistics: what channels.getFullChannel says (whether this account may read them,
+    # and where), and what stats.getBroadcastStats answers (None: CHAT_ADMIN_REQUIRED, as when
+    # can_view_stats is false).
+    can_view_stats: bool = False
+    stats_dc: int | None = None
+    stats: FakeStats | None = None
 
     def names(self) -> set[str]:
         names = {u.username.lower() for u in self.usernames if u.active}
@@ -258,6 +270,8 @@ class FakeTelegram:
         self.handlers[raw.functions.auth.ExportAuthorization] = self._export_authorization
         self.handlers[raw.functions.auth.ImportAuthorization] = self._import_authorization
         self.handlers[raw.functions.upload.GetFile] = self._get_file
+        self.handlers[raw.functions.stats.GetBroadcastStats] = self._broadcast_stats
+        self.handlers[raw.functions.stats.LoadAsyncGraph] = self._load_async_graph
         self.public.add(raw.functions.auth.ImportAuthorization)
         self._last_msg_id = 0
 
@@ -550,6 +564,8 @@ class FakeTelegram:
             pts=1,
             participants_count=channel.participants,
             linked_chat_id=channel.linked_chat_id,
+            can_view_stats=channel.can_view_stats or None,
+            stats_dc=channel.stats_dc,
         )
         return raw.types.messages.ChatFull(full_chat=full, chats=[channel.raw_channel()], users=[])
 
@@ -663,6 +679,25 @@ class FakeTelegram:
             mtime=1_700_000_000,
             bytes=file.data[offset : offset + limit],
         )
+
+    # -- admin statistics ----------------------------------------------------------------
+
+    def _broadcast_stats(self, query: Any, key_id: bytes) -> Any:
+        channel = self._channel_by_input(query.channel.channel_id, query.channel.access_hash)
+        if not channel.can_view_stats or channel.stats is None:
+            raise RpcFailure("CHAT_ADMIN_REQUIRED")
+        if self.key_dc[key_id] != channel.stats.dc_id:
+            raise RpcFailure(f"STATS_MIGRATE_{channel.stats.dc_id}")
+        return channel.stats.answer
+
+    def _load_async_graph(self, query: Any, key_id: bytes) -> Any:
+        for channel in self.channels:
+            stats = channel.stats
+            if stats is not None and query.token in stats.async_graphs:
+                if self.key_dc[key_id] != stats.dc_id:  # a token is known where it was issued
+                    break
+                return stats.async_graphs[query.token]
+        raise RpcFailure("GRAPH_INVALID_RELOAD")
 
 
 class _Raw(TLObject):

@@ -40,6 +40,9 @@ VALUE_SCHEMAS = (
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
     "channels.json", "peer.json",
 )  # fmt: skip
+# Schemas of values no pass writes yet (their own tests check them): each joins VALUE_SCHEMAS,
+# with WRONG cases and a real pass's values, when a pass writes it.
+NOT_YET_WRITTEN = ("admin-stats.json",)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def walk(node: Any) -> Iterator[dict[str, Any]]:
 
 def test_every_schema_file_is_a_valid_draft_2020_12_schema_with_its_own_id() -> None:
     names = [path.name for path in schema_files()]
-    assert sorted(names) == sorted([*VALUE_SCHEMAS, "common.json"])
+    assert sorted(names) == sorted([*VALUE_SCHEMAS, *NOT_YET_WRITTEN, "common.json"])
     for name in names:
         schema = load(name)
         assert schema["$schema"] == DRAFT, name
