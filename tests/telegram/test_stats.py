@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 import pytest
 from pyrogram import raw
 
-from itam_tgstats.admin_stats import admin_stats_value
 from itam_tgstats.config import Settings
-from itam_tgstats.dc_sessions import DcSessions
-from itam_tgstats.downloads import download_files
-from itam_tgstats.stats_fetch import AdminStatsError, fetch_admin_stats
-from itam_tgstats.telegram import TelegramSource
+from itam_tgstats.render.admin_stats import admin_stats_value
+from itam_tgstats.telegram.client import TelegramSource
+from itam_tgstats.telegram.dc_sessions import DcSessions
+from itam_tgstats.telegram.downloads import download_files
+from itam_tgstats.telegram.stats import AdminStatsError, fetch_admin_stats
 from tests.channels import rich_channel, small_channel
 from tests.conftest import FAKE_API_HASH
 from tests.fakestats import ASYNC_GRAPHS, ERROR_GRAPH, realistic_stats

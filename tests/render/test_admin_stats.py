@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pyrogram import raw
 
-from itam_tgstats.admin_stats import (
+from itam_tgstats.render.admin_stats import (
     GRAPHS,
     MAX_GRAPH_JSON,
     UnreadableStats,
@@ -396,7 +396,7 @@ def test_the_schema_refuses_what_the_tool_never_writes(change: Any, where: str) 
 
 
 def test_the_example_in_the_docs_is_what_the_code_writes() -> None:
-    page = (Path(__file__).resolve().parent.parent / "docs" / "admin-stats.md").read_text()
+    page = (Path(__file__).resolve().parents[2] / "docs" / "admin-stats.md").read_text()
     [block] = re.findall(r"```json\n(.*?)```", page, flags=re.DOTALL)
     example = json.loads(block)
     value = realistic_value()

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from pyrogram import errors as tg
 from pyrogram import raw
 
-from itam_tgstats.admin_stats import UnreadableStats, admin_stats_value, async_tokens
 from itam_tgstats.errors import describe
+from itam_tgstats.render.admin_stats import UnreadableStats, admin_stats_value, async_tokens
 
 log = logging.getLogger(__name__)
 
