@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup redis-server test lint typecheck deploy-check image-check check run bench clean
+.PHONY: setup redis-server test lint typecheck deploy-check image-check check schemas run bench clean
 
 # What running needs: the package and its dependencies only.
 $(VENV)/.run-installed: pyproject.toml
@@ -40,6 +40,11 @@ deploy-check: setup
 	"$$($(PY) -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).with_name("docker-compose"))')" -f compose.yaml config -q
 
 check: lint typecheck deploy-check test
+
+# The JSON Schemas readers use (docs/schema/*.json and codegen/), written from the ones we
+# write in docs/schema/src/: run after changing or adding one (the suite checks they agree).
+schemas:
+	$(PYTHON) scripts/bundle-schemas
 
 # Needs a Docker engine: builds the image from the working tree and runs it as deployed
 # (Redis, the stand-in Telegram from tests/). IMAGE_BUILD_ARGS adds `docker build` arguments.
