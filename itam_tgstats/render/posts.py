@@ -29,13 +29,14 @@ def reaction_key(reaction: Any) -> str | None:
 
 
 def parse_reactions(reactions: Any) -> dict[str, int]:
-    """Emoji → count from a raw MessageReactions (empty when there is none)."""
+    """Emoji → count from a raw MessageReactions (empty when there is none), by count
+    (largest first), then by key: a defined order (Telegram's own is not always by count)."""
     counts: dict[str, int] = {}
     for result in getattr(reactions, "results", None) or []:
         key = reaction_key(result.reaction)
         if key is not None and result.count:
             counts[key] = counts.get(key, 0) + int(result.count)
-    return counts
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def comments_count(message: Any) -> int:

@@ -123,6 +123,14 @@ def test_reactions_keyed_by_emoji_custom_id_and_star() -> None:
     assert parsing.parse_reactions(None) == {}
 
 
+def test_reactions_are_written_by_count_largest_first_then_by_key() -> None:
+    parsed = parsing.parse_reactions(
+        roundtrip(reactions(("👍", 10), (5_368_324_170_671_202_286, 4), (PAID, 25), ("❤", 4)))
+    )
+    assert list(parsed.items()) == [("⭐", 25), ("👍", 10), ("custom:5368324170671202286", 4),
+                                    ("❤", 4)]  # fmt: skip
+
+
 def test_album_is_one_post_with_the_contracts_merging_rules() -> None:
     c = 42
     items = [
