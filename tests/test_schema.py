@@ -18,8 +18,10 @@ import redis
 from jsonschema import Draft202012Validator
 
 from itam_tgstats.errors import ChannelsFailed
+from itam_tgstats.render.admin_stats import admin_stats_value
 from tests.channels import media_channel, post, register_files, rich_channel
 from tests.conftest import RedisServer
+from tests.fakestats import ASYNC_GRAPHS, realistic_stats
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass
 from tests.schemas import (
@@ -38,11 +40,11 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 VALUE_SCHEMAS = (
     "stats.json", "posts.json", "post.json", "media-item.json", "link-preview.json", "poll.json",
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
-    "channels.json", "peer.json",
+    "channels.json", "peer.json", "admin-stats.json",
 )  # fmt: skip
 # Schemas of values no pass writes yet (their own tests check them): each joins VALUE_SCHEMAS,
 # with WRONG cases and a real pass's values, when a pass writes it.
-NOT_YET_WRITTEN = ("admin-stats.json",)
+NOT_YET_WRITTEN: tuple[str, ...] = ()
 
 
 def load(name: str) -> dict[str, Any]:
@@ -149,7 +151,18 @@ def examples() -> dict[str, Any]:
         },
         "channels.json": ["itatmisis", "itam_events", "itam_jobs"],
         "peer.json": {"id": 2987654321, "access_hash": -4503599627370495},
+        "admin-stats.json": admin_stats_example(),
     }  # fmt: skip
+
+
+def admin_stats_example() -> dict[str, Any]:
+    """The realistic statistics of the stand-in Telegram (all twelve graphs), as stored."""
+    fake = realistic_stats()
+    loaded = {
+        name: fake.async_graphs[getattr(fake.answer, f"{name}_graph").token]
+        for name in ASYNC_GRAPHS
+    }
+    return admin_stats_value(fake.answer, collected_at=1736300000, loaded=loaded)
 
 
 def test_the_complete_post_example_in_the_doc_has_every_field_and_matches() -> None:
@@ -292,6 +305,28 @@ WRONG: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("channels.json", (1,), "itatmisis", "has non-unique elements"),
     ("peer.json", ("access_hash",), "-4503599627370495", "is not of type 'integer'"),
     ("peer.json", ("id",), DELETE, "'id' is a required property"),
+    ("status.json", ("channels", "itam_jobs", "admin_stats_at"), 0, "is not valid under any"),
+    ("status.json", ("channels", "itam_jobs", "admin_stats_error"), 1, "is not of type 'string'"),
+    (
+        "status.json",
+        ("channels", "itam_jobs", "admin_stats_error"),
+        DELETE,
+        "'admin_stats_error' is a required property",
+    ),
+    ("admin-stats.json", ("collected_at",), "2025-01-08T01:33:20Z", "does not match"),
+    ("admin-stats.json", ("period", "min_date"), None, "is not of type 'string'"),
+    ("admin-stats.json", ("followers", "current"), "5545", "is not of type 'number'"),
+    ("admin-stats.json", ("followers",), DELETE, "'followers' is a required property"),
+    ("admin-stats.json", ("enabled_notifications_percent",), 100.5, "greater than the maximum"),
+    ("admin-stats.json", ("enabled_notifications_percent",), "22.3", "is not of type 'number'"),
+    ("admin-stats.json", ("graphs", "languages"), DELETE, "'languages' is a required property"),
+    ("admin-stats.json", ("graphs", "growth", "x", 0), 1735689600000, "is not valid under any"),
+    ("admin-stats.json", ("graphs", "growth"), {"error": ""}, "is not valid under any"),
+    ("admin-stats.json", ("graphs", "growth"), [], "is not valid under any"),
+    ("admin-stats.json", ("graphs", "mute", "series", 0, "values", 0), "2", "is not valid under"),
+    ("admin-stats.json", ("graphs", "mute", "series", 0, "name"), DELETE, "is not valid under"),
+    ("admin-stats.json", ("recent_posts", 0, "id"), 0, "less than the minimum"),
+    ("admin-stats.json", ("recent_posts", 0, "views"), -1, "less than the minimum"),
 ]
 
 
@@ -314,7 +349,7 @@ def test_every_schema_refuses_something() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("posts.json", {"id": 1}), ("post-history.json", {"1556": []}), ("channels.json", "itatmisis"),
-     ("status.json", []), ("stats.json", None), ("peer.json", [1, 2])],
+     ("status.json", []), ("stats.json", None), ("peer.json", [1, 2]), ("admin-stats.json", [])],
 )  # fmt: skip
 def test_the_wrong_kind_of_value_is_refused(name: str, value: Any) -> None:
     assert errors_of(name, value) != []
@@ -326,9 +361,11 @@ def test_the_wrong_kind_of_value_is_refused(name: str, value: Any) -> None:
 @pytest.fixture(scope="module")
 def written(redis_server: RedisServer) -> dict[str, list[Any]]:
     """Every JSON value two passes leave in Redis, by schema: two channels read (one with
-    downloaded images, one with a post minutes old), one missing (backed off)."""
+    downloaded images, one with a post minutes old and admin statistics), one missing (backed
+    off)."""
     fake = FakeTelegram()
     rich = fake.add_channel(rich_channel())
+    rich.can_view_stats, rich.stats_dc, rich.stats = True, 4, realistic_stats(4)
     rich.messages.append(post(rich.id, 1015, "Fresh", date=int(time.time()) - 600, views=42))
     register_files(fake, fake.add_channel(media_channel()))
     settings = make_settings(
@@ -387,6 +424,10 @@ def test_a_real_pass_fills_the_nullable_fields_both_ways(written: dict[str, list
     [status] = written["status.json"]
     assert status["channels"]["no_such_channel"]["retry_after"] is not None
     assert status["channels"]["itatmisis"]["retry_after"] is None
+    assert status["channels"]["itatmisis"]["admin_stats_at"] is not None
+    assert status["channels"]["itam_media"]["admin_stats_at"] is None
+    assert any("x" in g for v in written["admin-stats.json"] for g in v["graphs"].values() if g)
+    assert any("error" in g for v in written["admin-stats.json"] for g in v["graphs"].values() if g)
 
 
 # --- the check every Redis test gets (conftest.py) -----------------------------------------------

@@ -12,6 +12,7 @@ from itam_tgstats.errors import ChannelError
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
 from itam_tgstats.store.connection import Connection
 from itam_tgstats.store.keys import (
+    ADMIN_STATS_KEY,
     CHANNELS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
@@ -21,6 +22,7 @@ from itam_tgstats.store.keys import (
     STATS_KEY,
     STATUS_KEY,
     V1_KEYS,
+    admin_stats_key,
     channel_keys,
     dumps,
     last_points_key,
@@ -74,6 +76,7 @@ class PassWrites(Connection):
         media: Mapping[str, bytes] | None = None,
         stale_media: Iterable[str] = (),
         series: Mapping[str, SeriesWrite] | None = None,
+        admin_stats: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
@@ -81,7 +84,8 @@ class PassWrites(Connection):
         `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
         `stale_media`: image keys no kept post references any more, deleted here;
         `series`: each written channel's posts' series changes, by name (None: series are
-        off, and every configured channel's are deleted).
+        off, and every configured channel's are deleted); `admin_stats`: the admin
+        statistics read this pass, by name (the others keep theirs).
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
             histories = [
@@ -143,6 +147,7 @@ class PassWrites(Connection):
                     k for n in names for k in (channel_keys(n).post_history, last_points_key(n))
                 ]
                 pipe.delete(POST_HISTORY_KEY, *series_keys)
+            queue_admin_stats(pipe, names, admin_stats or {})
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():
@@ -163,6 +168,16 @@ class PassWrites(Connection):
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
+
+
+def queue_admin_stats(pipe: Any, names: Sequence[str], values: Mapping[str, Any]) -> None:
+    """Each channel's admin statistics read this pass, to its key (the first channel's also to
+    `tg:channel:admin_stats`), queued in the pass's transaction."""
+    for name, value in values.items():
+        text = dumps(value)
+        pipe.set(admin_stats_key(name), text)
+        if names and name == names[0]:
+            pipe.set(ADMIN_STATS_KEY, text)
 
 
 def over_time(
