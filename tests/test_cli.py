@@ -262,7 +262,13 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
         "history": [],
         "post_history": {},
         "channels": {
-            "itatmisis": {"stats": None, "posts": None, "history": [], "post_history": {}}
+            "itatmisis": {
+                "stats": None,
+                "posts": None,
+                "history": [],
+                "post_history": {},
+                "admin_stats": None,
+            }
         },
     }
 
