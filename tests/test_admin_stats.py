@@ -178,20 +178,25 @@ def test_a_steady_pass_that_is_not_due_costs_no_call_and_no_redis_command_more(
     assert fake.dc_connections == [(2, False)]  # the client's own only
     assert rdb.dump(OWN_KEY) == value
     assert entry(rdb)["admin_stats_at"] == iso_utc(T0)
+    assert ("SET", ADMIN_STATS_KEY) not in command_keys(not_due)  # equal: nothing written
     clock.advance(900)
     off = monitor(redis_url, lambda: one_pass(fake, redis_url, TG_ADMIN_STATS_HOURS="0"))
     assert fake.api_calls == STEADY
     # The same Redis commands as with admin statistics off: nothing read, nothing written more.
     assert command_keys(not_due) == command_keys(off)
-    # A due pass: the same commands, and the two values set in its MULTI/EXEC.
+    # A due pass: the same commands, and the value set in its MULTI/EXEC, then copied to the
+    # original key by the script every pass that writes the first channel runs (in steady
+    # passes it finds the two equal and writes nothing).
     clock.advance(DAY)
     due = monitor(redis_url, lambda: one_pass(fake, redis_url))
     assert fake.api_calls == [*STEADY, *HANDSHAKE, EXPORT, IMPORT, GET, LOAD, LOAD]
     names = [c[0] for c in command_keys(due)]
     inside = command_keys(due)[names.index("MULTI") : names.index("EXEC")]
-    assert ("SET", OWN_KEY) in inside and ("SET", ADMIN_STATS_KEY) in inside
-    rest = [c for c in command_keys(due) if c not in {("SET", OWN_KEY), ("SET", ADMIN_STATS_KEY)}]
-    assert rest == command_keys(off)
+    written = [("SET", OWN_KEY), ("SET", ADMIN_STATS_KEY)]
+    assert [c for c in inside if c in written] == written
+    assert [c for c in command_keys(due) if c not in written] == command_keys(off)
+    assert rdb.get(ADMIN_STATS_KEY) == rdb.get(OWN_KEY)
+    assert rdb.dump(OWN_KEY) != value
 
 
 def test_they_are_read_again_once_the_hours_have_passed(
@@ -414,3 +419,42 @@ def test_a_graph_telegram_sends_unreadable_is_stored_as_an_error_the_rest_kept(
     graphs = stored(rdb)["graphs"]
     assert graphs["mute"]["error"].startswith("cannot read the graph: not JSON")
     assert all("x" in graphs[n] for n in GRAPHS if n not in ("mute", ERROR_GRAPH))
+
+
+# --- the original key follows the first channel --------------------------------------------
+
+
+def test_the_original_key_is_always_the_first_channels_after_a_reorder(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    with_stats(fake3.channels[0], 2)
+    one_pass(fake3, redis_url, TG_CHANNEL_USERNAME="itatmisis, ITAM_Events")
+    own = rdb.get(OWN_KEY)
+    assert own is not None and rdb.get(ADMIN_STATS_KEY) == own
+    clock.advance(900)  # another channel first, with no statistics: the key is not its
+    one_pass(fake3, redis_url, TG_CHANNEL_USERNAME="ITAM_Events, itatmisis")
+    assert rdb.exists(ADMIN_STATS_KEY) == 0
+    assert rdb.get(OWN_KEY) == own
+    clock.advance(900)  # back first, not due: its stored statistics again
+    one_pass(fake3, redis_url, TG_CHANNEL_USERNAME="itatmisis, ITAM_Events")
+    assert GET not in fake3.api_calls
+    assert rdb.get(ADMIN_STATS_KEY) == own
+
+
+@pytest.mark.parametrize("kind", ["hash", "list"])
+def test_a_foreign_original_key_is_replaced_the_pass_unharmed(
+    redis_url: str, rdb: redis.Redis, clock: Clock, kind: str
+) -> None:
+    fake = FakeTelegram()
+    with_stats(fake.add_channel(rich_channel()), 2)
+    if kind == "hash":
+        rdb.hset(ADMIN_STATS_KEY, "a", "b")
+    else:
+        rdb.rpush(ADMIN_STATS_KEY, "a")
+    one_pass(fake, redis_url)
+    assert rdb.get(ADMIN_STATS_KEY) == rdb.get(OWN_KEY) is not None
+    rdb.delete(OWN_KEY)
+    rdb.hset(OWN_KEY, "a", "b")  # its own key foreign too: the original is not a copy of it
+    clock.advance(900)
+    one_pass(fake, redis_url)
+    assert rdb.exists(ADMIN_STATS_KEY) == 0

@@ -31,6 +31,7 @@ from itam_tgstats.store.scripts import (
     ADOPT_HISTORY_SCRIPT,
     APPEND_SERIES_SCRIPT,
     ENSURE_TYPES_SCRIPT,
+    MIRROR_ADMIN_STATS_SCRIPT,
     MIRROR_SERIES_SCRIPT,
     RELEASE_LOCK_SCRIPT,
     series_arguments,
@@ -147,7 +148,7 @@ class PassWrites(Connection):
                     k for n in names for k in (channel_keys(n).post_history, last_points_key(n))
                 ]
                 pipe.delete(POST_HISTORY_KEY, *series_keys)
-            queue_admin_stats(pipe, names, admin_stats or {})
+            queue_admin_stats(pipe, names, admin_stats or {}, any(w.first for w in written))
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():
@@ -170,14 +171,16 @@ class PassWrites(Connection):
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
 
 
-def queue_admin_stats(pipe: Any, names: Sequence[str], values: Mapping[str, Any]) -> None:
-    """Each channel's admin statistics read this pass, to its key (the first channel's also to
-    `tg:channel:admin_stats`), queued in the pass's transaction."""
+def queue_admin_stats(
+    pipe: Any, names: Sequence[str], values: Mapping[str, Any], first_written: bool
+) -> None:
+    """Each channel's admin statistics read this pass, to its key, queued in the pass's
+    transaction; when the first channel is written, `tg:channel:admin_stats` made what its
+    own key holds (nothing: deleted, so that it never shows another channel's)."""
     for name, value in values.items():
-        text = dumps(value)
-        pipe.set(admin_stats_key(name), text)
-        if names and name == names[0]:
-            pipe.set(ADMIN_STATS_KEY, text)
+        pipe.set(admin_stats_key(name), dumps(value))
+    if first_written and names:
+        pipe.eval(MIRROR_ADMIN_STATS_SCRIPT, 2, ADMIN_STATS_KEY, admin_stats_key(names[0]))
 
 
 def over_time(
