@@ -47,6 +47,14 @@ class TimedSource:
         self.inner = TelegramSource(settings, protocol_factory=fake.protocol_factory)
         self.resolved = self.inner.resolved
 
+    @property
+    def admin_stats_at(self) -> dict[str, float]:
+        return self.inner.admin_stats_at
+
+    @admin_stats_at.setter
+    def admin_stats_at(self, due: dict[str, float]) -> None:
+        self.inner.admin_stats_at = due
+
     async def __aenter__(self) -> TimedSource:
         await self.inner.__aenter__()
         return self

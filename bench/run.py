@@ -21,6 +21,10 @@ The fifth is posts over time (bench/series.py): the series' size after 7 days of
 every 15 minutes (5 and 100 posts kept, and 50 channels × 100), and a steady pass's calls,
 Redis round trips, memory and Redis time with TG_POST_HISTORY_DAYS=7 and 0.
 
+The sixth is admin statistics (bench/admin_stats.py): a steady pass with them off, on but not
+due, and due (kept at home and on another DC), and a first pass that reads them: calls, round
+trips, time, Redis round trips; the stored value's size.
+
 The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
 holds what they share (the Redis round-trip counter among it); this script runs them and the
 first table.
@@ -45,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 import redis  # noqa: E402
 
+from bench.admin_stats import print_admin_stats, run_admin_stats  # noqa: E402
 from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
@@ -150,6 +155,7 @@ def main() -> None:
             images, media, expected = run_media(lat, rep, url)
             several = run_channels(lat, rep, url)
             series = run_series(lat, url)
+            admin = run_admin_stats(lat, rep, url)
         finally:
             server.stop()
 
@@ -239,6 +245,7 @@ def main() -> None:
     print_channels(several, lat)
     print_render(run_render(3), 3)
     print_series(series)
+    print_admin_stats(admin)
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:

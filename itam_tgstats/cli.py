@@ -180,7 +180,8 @@ def show(
             "as stored (the first channel's; null where missing; history oldest first; "
             "post_history: post id to its series of points), and "
             '"channels": every configured channel\'s {"stats", "posts", "history", '
-            '"post_history"}.',
+            '"post_history", "admin_stats"} (admin_stats: Telegram\'s statistics for the '
+            "channel's admins, null when none are stored).",
         ),
     ] = False,
     check: Annotated[
@@ -226,9 +227,9 @@ def show(
         raise fail("--post shows one post's series: not with --json or --check", 2)
     settings = run(lambda: load_settings(need_telegram=False))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
-    # The health check (every minute) never reads the posts' series.
+    # The health check (every minute) never reads the posts' series nor admin statistics.
     series = as_json or post is not None
-    view = run(lambda: asyncio.run(view_.read_view(settings, series=series)))
+    view = run(lambda: asyncio.run(view_.read_view(settings, series=series, admin_stats=not check)))
     points = None
     if post is not None:
         name = None if channel is None else detailed

@@ -28,6 +28,8 @@ from itam_tgstats.runner import Interruption
 from itam_tgstats.store import PassStart, Store, peer_key
 from itam_tgstats.store.status import (
     ChannelOutcome,
+    admin_stats_due,
+    admin_stats_reads,
     backing_off,
     next_status,
     outcome_of,
@@ -57,6 +59,7 @@ class ChannelSource(Protocol):
     """Reads the channel: telegram.TelegramSource, or anything shaped like it."""
 
     resolved: dict[str, ResolvedChannel]  # channels resolved so far, by username
+    admin_stats_at: dict[str, float]  # username → the pass's time: admin statistics to read
 
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResultLike:
         """One snapshot of the channel."""
@@ -159,7 +162,8 @@ async def _fetch_and_save(
             "this pass did not contact it",
             retry_at=retry_after,
         )
-    skipped = {} if retry_now else backing_off(start.status, settings.channels, names, clock())
+    started = clock()
+    skipped = {} if retry_now else backing_off(start.status, settings.channels, names, started)
     due = [i for i in range(len(names)) if i not in skipped]
     fetched: dict[int, ChannelSnapshot | ChannelError] = dict(skipped)
     downloaded: dict[str, bytes] = {}
@@ -168,6 +172,7 @@ async def _fetch_and_save(
             asyncio.timeout(settings.timeout) as deadline,
             source_factory(settings) as source,
         ):
+            source.admin_stats_at = admin_stats_due(start.status, settings, names, started)
             try:
                 answers = await read_channels(
                     source, [settings.channels[i] for i in due], [_peer(start, i) for i in due]
@@ -193,7 +198,8 @@ async def _fetch_and_save(
             log.error("%s", failure.message, exc_info=failure.__cause__ or failure)
     if len(failures) == len(results):
         raise failures[0] if len(failures) == 1 else ChannelsFailed(failures, len(failures))
-    outcomes = {n: outcome_of(r) for n, r in zip(names, results, strict=True)}
+    admin = admin_stats_reads(names, due, answers)
+    outcomes = {n: outcome_of(r, admin.get(n)) for n, r in zip(names, results, strict=True)}
     now = clock()
     writes, series_writes = over_time(settings, start, names, results, int(now))
     # Images stay while a kept post references them: the new posts of the channels read,
@@ -224,6 +230,7 @@ async def _fetch_and_save(
         media=downloaded,
         stale_media=start.media - referenced,
         series=series_writes if settings.post_history_days else None,
+        admin_stats={n: a.value for n, a in admin.items() if a.value is not None},
     )
     for write in writes:
         stats = write.snapshot.stats

@@ -66,6 +66,7 @@ class Settings:
     history_days: int = 90
     media_download: str = "none"
     post_history_days: int = 7  # 0: no series of posts over time
+    admin_stats_hours: int = 24  # 0: admin statistics are never read
 
     @property
     def channel(self) -> str:
@@ -196,6 +197,7 @@ class Settings:
             history_days=integer("TG_HISTORY_DAYS", 90, 1, 36_500),
             media_download=media_download,
             post_history_days=integer("TG_POST_HISTORY_DAYS", 7, 0, 30),
+            admin_stats_hours=integer("TG_ADMIN_STATS_HOURS", 24, 0, 168),
         )
         if problems:
             raise ConfigError("; ".join(problems))

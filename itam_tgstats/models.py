@@ -130,3 +130,14 @@ def images_of(media: Any, link_preview: Any) -> set[str]:
     anything that is not the expected shape is skipped)."""
     cards = [*(media if isinstance(media, list) else []), link_preview]
     return {c["image"] for c in cards if isinstance(c, dict) and isinstance(c.get("image"), str)}
+
+
+@dataclass(frozen=True)
+class AdminStatsRead:
+    """What a pass learned of one channel's statistics for admins (docs/admin-stats.md)."""
+
+    can_view: bool  # channels.getFullChannel's can_view_stats: this account may read them
+    asked_at: float | None = None  # when this pass asked for them (None: it did not)
+    # `tg:channel:<name>:admin_stats` to write (None: not read this pass, the stored one stays)
+    value: dict[str, Any] | None = field(default=None, repr=False)
+    error: str | None = None  # why they were not read, one line

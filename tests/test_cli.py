@@ -73,16 +73,30 @@ def test_collect_without_configuration_exits_2_saying_what_to_set(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TG_POSTS_COUNT", "500", "TG_POSTS_COUNT must be an integer from 1 to 100, got '500'"),
+        (
+            "TG_ADMIN_STATS_HOURS",
+            "200",
+            "TG_ADMIN_STATS_HOURS must be an integer from 0 to 168, got '200'",
+        ),
+    ],
+)
 def test_bad_value_exits_2_before_any_network_call(
     cli_env: dict[str, str],
     fake_tg: FakeTelegram,
     rdb: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    message: str,
 ) -> None:
-    monkeypatch.setenv("TG_POSTS_COUNT", "500")
+    monkeypatch.setenv(name, value)
     result = invoke("collect")
     assert result.exit_code == 2
-    assert result.stderr == "error: TG_POSTS_COUNT must be an integer from 1 to 100, got '500'\n"
+    assert result.stderr == f"error: {message}\n"
     assert fake_tg.calls == [] and rdb.dbsize() == 0
 
 
@@ -248,7 +262,13 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
         "history": [],
         "post_history": {},
         "channels": {
-            "itatmisis": {"stats": None, "posts": None, "history": [], "post_history": {}}
+            "itatmisis": {
+                "stats": None,
+                "posts": None,
+                "history": [],
+                "post_history": {},
+                "admin_stats": None,
+            }
         },
     }
 

@@ -71,6 +71,8 @@ def test_pass_writes_the_contracts_keys(
                 "last_success_at": stats["collected_at"],
                 "retry_after": None,
                 "consecutive_failures": 0,
+                "admin_stats_at": None,
+                "admin_stats_error": None,
             }
         },
     }

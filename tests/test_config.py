@@ -38,6 +38,9 @@ def test_defaults_match_the_contract() -> None:
         "INFO",
     )
     assert (s.flood_wait_max, s.timeout, s.history_days) == (60, 120, 90)
+    assert s.admin_stats_hours == 24
+    assert Settings.from_env(base_env(TG_ADMIN_STATS_HOURS="0"), NO_FILE).admin_stats_hours == 0
+    assert Settings.from_env(base_env(TG_ADMIN_STATS_HOURS="168"), NO_FILE).admin_stats_hours == 168
 
 
 @pytest.mark.parametrize(
@@ -106,6 +109,21 @@ def test_channel_that_cannot_be_a_username_is_rejected(text: str) -> None:
             "TG_FLOOD_WAIT_MAX must be an integer from 0 to 86400, got '1.5'",
         ),
         ("TG_HISTORY_DAYS", "0", "TG_HISTORY_DAYS must be an integer from 1 to 36500, got '0'"),
+        (
+            "TG_ADMIN_STATS_HOURS",
+            "169",
+            "TG_ADMIN_STATS_HOURS must be an integer from 0 to 168, got '169'",
+        ),
+        (
+            "TG_ADMIN_STATS_HOURS",
+            "-1",
+            "TG_ADMIN_STATS_HOURS must be an integer from 0 to 168, got '-1'",
+        ),
+        (
+            "TG_ADMIN_STATS_HOURS",
+            "1.5",
+            "TG_ADMIN_STATS_HOURS must be an integer from 0 to 168, got '1.5'",
+        ),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
         (
             "TG_MEDIA_DOWNLOAD",

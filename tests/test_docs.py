@@ -15,8 +15,10 @@ REPO = Path(__file__).resolve().parent.parent
 VARIABLES = {
     "TG_API_ID", "TG_API_HASH", "TG_SESSION_STRING", "TG_CHANNEL_USERNAME", "REDIS_URL",
     "TG_UPDATE_INTERVAL", "TG_POSTS_COUNT", "LOG_LEVEL", "TG_FLOOD_WAIT_MAX", "TG_TIMEOUT",
-    "TG_HISTORY_DAYS", "TG_MEDIA_DOWNLOAD", "TG_POST_HISTORY_DAYS",
+    "TG_HISTORY_DAYS", "TG_MEDIA_DOWNLOAD", "TG_POST_HISTORY_DAYS", "TG_ADMIN_STATS_HOURS",
 }  # fmt: skip
+# In docs/configuration.md, not yet in the README's table (being shortened on another branch):
+# empty this once the README has its row.
 
 
 def test_every_variable_the_code_reads_is_documented() -> None:
@@ -29,6 +31,8 @@ def test_every_variable_the_code_reads_is_documented() -> None:
     } == VARIABLES
     readme = (REPO / "README.md").read_text()
     assert all(f"| `{name}` |" in readme for name in VARIABLES)
+    configuration = (REPO / "docs" / "configuration.md").read_text()
+    assert all(f"| `{name}` |" in configuration for name in VARIABLES)
 
 
 def test_every_command_is_documented() -> None:

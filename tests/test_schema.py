@@ -26,6 +26,7 @@ from pyrogram.raw import types as T
 from itam_tgstats.errors import ChannelsFailed
 from tests.channels import media_channel, post, register_files, rich_channel
 from tests.conftest import RedisServer
+from tests.fakestats import realistic_stats
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass
 from tests.schema_cases import (
@@ -338,9 +339,10 @@ def poll_with_results() -> T.MessageMediaPoll:
 def written(redis_server: RedisServer) -> dict[str, list[Any]]:
     """Every JSON value two passes leave in Redis, by schema: two channels read (one with
     downloaded images, one with posts minutes old: a forward with a URL button, a poll with
-    its results), one missing (backed off)."""
+    its results, and admin statistics), one missing (backed off)."""
     fake = FakeTelegram()
     rich = fake.add_channel(rich_channel())
+    rich.can_view_stats, rich.stats_dc, rich.stats = True, 4, realistic_stats(4)
     now = int(time.time())
     rich.messages += [
         post(rich.id, 1015, "Fresh", date=now - 600, views=42),
@@ -399,15 +401,7 @@ def test_a_real_pass_leaves_nothing_the_schemas_refuse(written: dict[str, list[A
     assert written["problems"] == []
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="no pass writes it yet"))
-        if n == "admin-stats.json"
-        else n
-        for n in VALUE_SCHEMAS
-    ],
-)
+@pytest.mark.parametrize("name", VALUE_SCHEMAS)
 def test_each_schema_accepts_what_a_real_pass_writes(
     name: str, written: dict[str, list[Any]]
 ) -> None:
@@ -429,6 +423,8 @@ def test_a_real_pass_fills_the_nullable_fields_both_ways(written: dict[str, list
     [status] = written["status.json"]
     assert status["channels"]["no_such_channel"]["retry_after"] is not None
     assert status["channels"]["itatmisis"]["retry_after"] is None
+    assert status["channels"]["itatmisis"]["admin_stats_at"] is not None
+    assert status["channels"]["itam_media"]["admin_stats_at"] is None
 
 
 # --- the check every Redis test gets (conftest.py) -----------------------------------------------

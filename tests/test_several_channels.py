@@ -86,6 +86,8 @@ def test_three_channels_exact_per_key_and_the_first_in_the_original_keys(
             "last_success_at": st["last_success_at"],
             "retry_after": None,
             "consecutive_failures": 0,
+            "admin_stats_at": None,
+            "admin_stats_error": None,
         }
         for name in NAMES
     }
@@ -139,6 +141,8 @@ def test_a_private_and_a_missing_channel_among_good_ones(
         "last_success_at": success_before,
         "retry_after": iso_utc(parse_time(st["last_failure_at"]) + 3600),  # left alone 1 h
         "consecutive_failures": 1,
+        "admin_stats_at": None,
+        "admin_stats_error": None,
     }
     assert st["channels"]["no_such_channel"]["last_success_at"] is None
     assert st["channels"]["itatmisis"]["ok"] is True

@@ -8,6 +8,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from itam_tgstats.commands.admin_view import admin_lines
 from itam_tgstats.commands.show import (
     channel_detail,
     channels_of,
@@ -68,6 +69,8 @@ def render(
         _render_status(detail.get("status"), console, fresh, now)
     else:
         _render_channel_status(detail.get("status"), console, fresh, now)
+    for line in admin_lines(view, channel, ascii_only=ascii_only):
+        console.print(Text(line))  # Text: stored names are data, never markup
     posts = detail.get("posts")
     if isinstance(posts, list) and posts:
         console.print(_posts_table(posts, now, ascii_only=ascii_only))

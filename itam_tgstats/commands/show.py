@@ -13,13 +13,16 @@ from itam_tgstats.store import Store
 from itam_tgstats.store.status import LATEST_TIME, parse_time
 
 
-async def read_view(settings: Settings, *, series: bool = False) -> dict[str, Any]:
+async def read_view(
+    settings: Settings, *, series: bool = False, admin_stats: bool = False
+) -> dict[str, Any]:
     """Everything `show` displays for the configured channels, read in one round trip;
-    with `series`, the posts' series too (`--json`, `--post`)."""
+    with `series`, the posts' series too (`--json`, `--post`); with `admin_stats`, each
+    channel's statistics for admins (not the health check)."""
     store = Store(settings.redis_url)
     try:
         names = [channel_key_name(c) for c in settings.channels]
-        return await store.read_all(names, series=series)
+        return await store.read_all(names, series=series, admin_stats=admin_stats)
     finally:
         await store.aclose()
 
@@ -57,7 +60,7 @@ def several(view: dict[str, Any]) -> bool:
 
 
 # What each channel's entry of the view holds (`post_history` only when read).
-CHANNEL_VALUES = ("stats", "posts", "history", "post_history")
+CHANNEL_VALUES = ("stats", "posts", "history", "post_history", "admin_stats")
 
 
 def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -83,6 +86,7 @@ def channel_detail(view: dict[str, Any], name: str | None = None) -> dict[str, A
         "posts": own.get("posts"),
         "history": own.get("history"),
         "post_history": own.get("post_history"),
+        "admin_stats": own.get("admin_stats"),
         "last_update": stats.get("collected_at") if isinstance(stats, dict) else None,
         "status": entry if isinstance(entry, dict) else None,
     }
@@ -158,8 +162,9 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
     """`show --json`: the stored values (null where missing), and the history oldest first.
 
     The original keys describe the first channel; `channels` gives every configured
-    channel's `{"stats", "posts", "history", "post_history"}` by key name (the first
-    one's too); `post_history` maps each post id to its series (read with `series`).
+    channel's `{"stats", "posts", "history", "post_history", "admin_stats"}` by key name
+    (the first one's too); `post_history` maps each post id to its series (read with
+    `series`); `admin_stats`, the channel's statistics for admins (null: none stored).
     Control characters are escaped (`\\u009b`); `ascii_only` escapes what is not ASCII too
     (`\\u0442`), for outputs that cannot carry it.
     """

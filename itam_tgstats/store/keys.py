@@ -14,6 +14,7 @@ LAST_UPDATE_KEY = "tg:last_update"
 STATUS_KEY = "tg:status"
 HISTORY_KEY = "tg:channel:history"
 POST_HISTORY_KEY = "tg:channel:post_history"
+ADMIN_STATS_KEY = "tg:channel:admin_stats"
 LOCK_KEY = "tg:lock"
 PEER_KEY_PREFIX = "tg:peer:"
 MEDIA_KEY_PREFIX = "tg:media:"
@@ -41,6 +42,11 @@ def last_points_key(name: str) -> str:
     """`tg:channel:<name>:post_history_last`: each kept post's last point, so that a pass
     reads those few bytes, not every series (Redis cannot read the end of a hash value)."""
     return f"tg:channel:{name}:post_history_last"
+
+
+def admin_stats_key(name: str) -> str:
+    """`tg:channel:<name>:admin_stats`: the channel's statistics for admins, when read."""
+    return f"tg:channel:{name}:admin_stats"
 
 
 def channel_keys(name: str) -> ChannelKeys:

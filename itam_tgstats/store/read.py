@@ -13,6 +13,7 @@ from itam_tgstats.store.keys import (
     POSTS_KEY,
     STATS_KEY,
     STATUS_KEY,
+    admin_stats_key,
     channel_keys,
     loads_or_text,
 )
@@ -22,11 +23,14 @@ from itam_tgstats.store.start import is_post_id
 class ShowReads(Connection):
     """The reads of `show` and the health check."""
 
-    async def read_all(self, names: Sequence[str] = (), *, series: bool = False) -> dict[str, Any]:
+    async def read_all(
+        self, names: Sequence[str] = (), *, series: bool = False, admin_stats: bool = False
+    ) -> dict[str, Any]:
         """What `show` needs, in one round trip: stats, posts, last_update, status, history
         (the original keys), and `channels`: each configured channel's key name (in order)
         to its `{"stats", "posts", "history"}`. With `series`, each of those also has
-        `post_history` (post id → its points), which the health check never reads.
+        `post_history` (post id → its points), which the health check never reads; with
+        `admin_stats`, `admin_stats` (the channel's statistics for admins, or None).
 
         One MULTI/EXEC, so every value comes from the same passes. Before this version's
         first pass only the original keys exist: the first channel falls back to them while
@@ -49,7 +53,11 @@ class ShowReads(Connection):
                 pipe.zrange(keys.history, 0, -1)
                 if series:
                     pipe.hgetall(keys.post_history)
+            if admin_stats:
+                for name in names:
+                    pipe.get(admin_stats_key(name))
             stats, posts, last_update, status, history, *rest = await pipe.execute()
+        admin_values = rest[len(rest) - len(names) :] if admin_stats else []
         original = {
             "stats": loads_or_text(stats),
             "posts": loads_or_text(posts),
@@ -71,6 +79,8 @@ class ShowReads(Connection):
                 }
                 if series:
                     channels[name]["post_history"] = series_values(values[3])
+            if admin_stats:
+                channels[name]["admin_stats"] = loads_or_text(admin_values[position])
         return {
             **original,
             "last_update": last_update,

@@ -93,6 +93,22 @@ return 0
 )
 
 
+# The original `tg:channel:admin_stats` (KEYS[1]) holds what the first channel's own key
+# (KEYS[2]) holds, or nothing: after a reorder, never another channel's statistics. Written
+# only when the two differ (a script's writes are what Redis replicates and appends to its
+# AOF: a steady pass writes nothing). A key of another type counts as missing.
+MIRROR_ADMIN_STATS_SCRIPT = """
+local function text(key)
+    if redis.call('type', key).ok == 'string' then return redis.call('get', key) end
+    return false
+end
+local own, original = text(KEYS[2]), text(KEYS[1])
+if own == original and (own or redis.call('exists', KEYS[1]) == 0) then return 0 end
+if own then redis.call('set', KEYS[1], own) else redis.call('del', KEYS[1]) end
+return 1
+"""
+
+
 def series_arguments(series: SeriesWrite) -> list[str]:
     """APPEND_SERIES_SCRIPT's arguments for one channel's series changes."""
     pairs = [str(x) for post_id, point in series.appended.items() for x in (post_id, point)]

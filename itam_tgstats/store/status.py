@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelError, ChannelSkipped, one_line
-from itam_tgstats.models import iso_utc
+from itam_tgstats.models import AdminStatsRead, iso_utc
 
 # A channel that fails on its own is not asked about again for this long, doubling after
 # each further failure up to the cap; a success resets it.
@@ -18,6 +19,14 @@ BACKOFF_MAX = 86400
 MAX_COUNT = 1_000_000
 # Stored times past this (9999-12-30) cannot be written back as ISO times: unreadable.
 LATEST_TIME = 253_402_128_000
+# Admin statistics are due this much before TG_ADMIN_STATS_HOURS have passed, so that a
+# schedule's jitter of a second does not put every other read a whole pass later.
+ADMIN_STATS_SLACK = 60
+# A channel's admin_stats_error once getFullChannel says the account may not view them.
+NO_LONGER_VIEWABLE = (
+    "this account can no longer view the channel's statistics (can_view_stats is false: not "
+    "an admin any more, or the channel has too few followers); the stored ones stay"
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class ChannelOutcome:
     error: str | None = None
     own: bool = False
     skipped: bool = False
+    # What the pass learned of its admin statistics (None: nothing, the entry's stay).
+    admin_stats: AdminStatsRead | None = None
 
 
 READ = ChannelOutcome()
@@ -100,7 +111,58 @@ def channel_status(previous: Any, *, now: float, outcome: ChannelOutcome) -> dic
         "last_success_at": iso_utc(now) if outcome.error is None else prev.get("last_success_at"),
         "retry_after": retry,
         "consecutive_failures": failures,
+        **admin_stats_fields(prev, outcome.admin_stats),
     }
+
+
+def admin_stats_fields(previous: dict[str, Any], read: AdminStatsRead | None) -> dict[str, Any]:
+    """A channel's `admin_stats_at` (when a pass last asked for its admin statistics) and
+    `admin_stats_error` (why they were not read; null when they were).
+
+    A failed attempt counts as one: the next is due TG_ADMIN_STATS_HOURS later. Once the
+    account may not view them any more, `admin_stats_at` is cleared (they are due again as
+    soon as it may) and the error says so, for a channel whose statistics it once asked for.
+    """
+    at = parse_time(previous.get("admin_stats_at"))
+    error = previous.get("admin_stats_error")
+    error = error if isinstance(error, str) else None
+    if read is None:
+        pass
+    elif not read.can_view:
+        error = NO_LONGER_VIEWABLE if at is not None or error is not None else None
+        at = None
+    elif read.asked_at is not None:
+        at, error = read.asked_at, read.error
+    elif error == NO_LONGER_VIEWABLE:
+        error = None  # it may view them again: they are due at once
+    return {"admin_stats_at": iso_utc(at) if at is not None else None, "admin_stats_error": error}
+
+
+def admin_stats_due(
+    status: dict[str, Any] | None, settings: Settings, names: Sequence[str], now: float
+) -> dict[str, float]:
+    """Username → `now`, for each channel whose admin statistics are due (read if the
+    account may view them): never asked, or last asked TG_ADMIN_STATS_HOURS ago (or at a time
+    still to come); none when TG_ADMIN_STATS_HOURS is 0. From `tg:status`, read anyway."""
+    entries = (status or {}).get("channels")
+    entries = entries if isinstance(entries, dict) else {}
+    period = settings.admin_stats_hours * 3600
+    due: dict[str, float] = {}
+    for username, name in zip(settings.channels, names, strict=True):
+        entry = entries.get(name)
+        at = parse_time(entry.get("admin_stats_at")) if isinstance(entry, dict) else None
+        if period and (at is None or at > now or now - at >= period - ADMIN_STATS_SLACK):
+            due[username] = now
+    return due
+
+
+def admin_stats_reads(
+    names: Sequence[str], read: Sequence[int], answers: Sequence[object]
+) -> dict[str, AdminStatsRead]:
+    """What the pass learned of each channel's admin statistics, by name: `answers` are the
+    fetches of the channels at positions `read` (a failed one learned nothing)."""
+    found = {names[i]: getattr(a, "admin_stats", None) for i, a in zip(read, answers, strict=True)}
+    return {name: r for name, r in found.items() if isinstance(r, AdminStatsRead)}
 
 
 def backoff_seconds(failures: int) -> int:
@@ -162,10 +224,11 @@ def backing_off(
     return skipped
 
 
-def outcome_of(result: object) -> ChannelOutcome:
-    """What a pass learned of a channel from its result: read, or which failure."""
+def outcome_of(result: object, admin_stats: AdminStatsRead | None = None) -> ChannelOutcome:
+    """What a pass learned of a channel from its result: read (and of its admin statistics),
+    or which failure."""
     if not isinstance(result, ChannelError):
-        return READ
+        return READ if admin_stats is None else ChannelOutcome(admin_stats=admin_stats)
     return ChannelOutcome(
         error=one_line(result.message),
         own=result.backs_off,

@@ -12,6 +12,7 @@ from itam_tgstats.errors import ChannelError
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
 from itam_tgstats.store.connection import Connection
 from itam_tgstats.store.keys import (
+    ADMIN_STATS_KEY,
     CHANNELS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
@@ -21,6 +22,7 @@ from itam_tgstats.store.keys import (
     STATS_KEY,
     STATUS_KEY,
     V1_KEYS,
+    admin_stats_key,
     channel_keys,
     dumps,
     last_points_key,
@@ -29,6 +31,7 @@ from itam_tgstats.store.scripts import (
     ADOPT_HISTORY_SCRIPT,
     APPEND_SERIES_SCRIPT,
     ENSURE_TYPES_SCRIPT,
+    MIRROR_ADMIN_STATS_SCRIPT,
     MIRROR_SERIES_SCRIPT,
     RELEASE_LOCK_SCRIPT,
     series_arguments,
@@ -74,6 +77,7 @@ class PassWrites(Connection):
         media: Mapping[str, bytes] | None = None,
         stale_media: Iterable[str] = (),
         series: Mapping[str, SeriesWrite] | None = None,
+        admin_stats: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
@@ -81,7 +85,8 @@ class PassWrites(Connection):
         `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
         `stale_media`: image keys no kept post references any more, deleted here;
         `series`: each written channel's posts' series changes, by name (None: series are
-        off, and every configured channel's are deleted).
+        off, and every configured channel's are deleted); `admin_stats`: the admin
+        statistics read this pass, by name (the others keep theirs).
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
             histories = [
@@ -143,6 +148,7 @@ class PassWrites(Connection):
                     k for n in names for k in (channel_keys(n).post_history, last_points_key(n))
                 ]
                 pipe.delete(POST_HISTORY_KEY, *series_keys)
+            queue_admin_stats(pipe, names, admin_stats or {}, any(w.first for w in written))
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
             for key, channel in (peers or {}).items():
@@ -163,6 +169,18 @@ class PassWrites(Connection):
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
+
+
+def queue_admin_stats(
+    pipe: Any, names: Sequence[str], values: Mapping[str, Any], first_written: bool
+) -> None:
+    """Each channel's admin statistics read this pass, to its key, queued in the pass's
+    transaction; when the first channel is written, `tg:channel:admin_stats` made what its
+    own key holds (nothing: deleted, so that it never shows another channel's)."""
+    for name, value in values.items():
+        pipe.set(admin_stats_key(name), dumps(value))
+    if first_written and names:
+        pipe.eval(MIRROR_ADMIN_STATS_SCRIPT, 2, ADMIN_STATS_KEY, admin_stats_key(names[0]))
 
 
 def over_time(

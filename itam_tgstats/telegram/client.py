@@ -3,7 +3,8 @@
 Only `collect` and `session` import this module: it loads Pyrogram, which `show` and
 `--help` never need. A pass costs `contacts.resolveUsername` once per account and channel
 (the result is cached in Redis by the caller), then `channels.getFullChannel` and
-`messages.getHistory`, sent together: one round trip.
+`messages.getHistory`, sent together: one round trip. When a channel's admin statistics are
+due and getFullChannel says this account may view them, their calls follow (stats.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from itam_tgstats.errors import (
     describe,
     one_line,
 )
-from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel
+from itam_tgstats.models import AdminStatsRead, ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.render import build_posts, build_stats, complete_posts, history_total
+from itam_tgstats.telegram.dc_sessions import DcSessions
+from itam_tgstats.telegram.stats import STATS_TIMEOUT, read_admin_stats
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class FetchResult:
     snapshot: ChannelSnapshot
     channel: ResolvedChannel
     resolved: bool
+    admin_stats: AdminStatsRead | None = None
 
 
 class TelegramSource:
@@ -88,6 +92,11 @@ class TelegramSource:
             fetch_stickers=False,
             **options,
         )
+        # Sessions on other data centers (admin statistics), one per DC, for this source's life.
+        self.dc_sessions = DcSessions(self.client)
+        # Username → the pass's time, for the channels whose admin statistics are due (set by
+        # the pass): read then, if getFullChannel says this account may view them.
+        self.admin_stats_at: dict[str, float] = {}
 
     async def __aenter__(self) -> TelegramSource:
         await connect_client(self.client)
@@ -98,8 +107,11 @@ class TelegramSource:
 
     async def close(self) -> None:
         """Disconnect; safe to call twice."""
-        if self.client.is_connected:
-            await self.client.disconnect()
+        try:
+            await self.dc_sessions.close()
+        finally:
+            if self.client.is_connected:
+                await self.client.disconnect()
 
     async def invoke(self, query: Any) -> Any:
         """One raw call, with Telegram's errors turned into ours (FloodWait, session)."""
@@ -151,11 +163,13 @@ class TelegramSource:
         return resolved, channel
 
     async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResult:
-        """A snapshot of the channel, using `cached` when given (resolving again once if stale)."""
+        """A snapshot of the channel, using `cached` when given (resolving again once if stale);
+        with its admin statistics when they are due (`admin_stats_at`) and this account may
+        view them."""
         resolved = cached is None
         channel = cached if cached is not None else (await self.resolve(username))[0]
         try:
-            snapshot = await self._snapshot(username, channel)
+            snapshot, full_chat = await self._snapshot(username, channel)
         except tg.RPCError as e:
             # A cached access hash may be stale, or bound to the session that received it
             # (then Telegram says CHANNEL_PRIVATE): resolve once more before giving up.
@@ -164,12 +178,24 @@ class TelegramSource:
             log.info("cached peer of @%s rejected (%s); resolving again", username, e.ID)
             channel, resolved = (await self.resolve(username))[0], True
             try:
-                snapshot = await self._snapshot(username, channel)
+                snapshot, full_chat = await self._snapshot(username, channel)
             except tg.RPCError as e2:
                 raise channel_error(username, e2) from None
-        return FetchResult(snapshot=snapshot, channel=channel, resolved=resolved)
+        admin_stats = await read_admin_stats(
+            self.dc_sessions,
+            username,
+            channel,
+            full_chat,
+            asked_at=self.admin_stats_at.get(username),
+            # Within a short TG_TIMEOUT too, leaving the pass most of it.
+            timeout=min(STATS_TIMEOUT, self.settings.timeout / 4),
+        )
+        return FetchResult(snapshot, channel, resolved, admin_stats)
 
-    async def _snapshot(self, username: str, channel: ResolvedChannel) -> ChannelSnapshot:
+    async def _snapshot(
+        self, username: str, channel: ResolvedChannel
+    ) -> tuple[ChannelSnapshot, Any]:
+        """The channel's snapshot, and its channels.getFullChannel `full_chat`."""
         posts_wanted = self.settings.posts_count
         input_channel = raw.types.InputChannel(
             channel_id=channel.id, access_hash=channel.access_hash
@@ -226,7 +252,7 @@ class TelegramSource:
             raise ChannelParseError(
                 username, f"unexpected error while reading @{username}: {describe(e)}"
             ) from e
-        return ChannelSnapshot(stats=stats, posts=posts)
+        return ChannelSnapshot(stats=stats, posts=posts), full.full_chat
 
     async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
         """The files' bytes by key, within `timeout` seconds; a file that fails is left out

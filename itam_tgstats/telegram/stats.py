@@ -23,7 +23,13 @@ from pyrogram import errors as tg
 from pyrogram import raw
 
 from itam_tgstats.errors import describe
-from itam_tgstats.render.admin_stats import UnreadableStats, admin_stats_value, async_tokens
+from itam_tgstats.models import AdminStatsRead, ResolvedChannel
+from itam_tgstats.render.admin_stats import (
+    UnreadableStats,
+    admin_stats_value,
+    async_tokens,
+    clean_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,45 @@ class SessionSource(Protocol):
 
     async def get(self, dc_id: int | None = None) -> Any:
         """A started, logged-in session on `dc_id` (None: the home DC)."""
+
+
+async def read_admin_stats(
+    sessions: SessionSource,
+    username: str,
+    channel: ResolvedChannel,
+    full_chat: Any,
+    *,
+    asked_at: float | None,
+    timeout: float = STATS_TIMEOUT,
+) -> AdminStatsRead:
+    """What the pass learns of a channel's admin statistics from its channels.getFullChannel
+    answer (`full_chat`), and reads when they are due (`asked_at`: the pass's time; None: not
+    due). No call unless due and `can_view_stats`; never raises but cancellation: a failure
+    is logged and returned as the read's `error`.
+    """
+    can_view = getattr(full_chat, "can_view_stats", None) is True
+    if asked_at is None or not can_view:
+        return AdminStatsRead(can_view=can_view)
+    stats_dc = getattr(full_chat, "stats_dc", None)
+    input_channel = raw.types.InputChannel(channel_id=channel.id, access_hash=channel.access_hash)
+    try:
+        value = await fetch_admin_stats(
+            sessions,
+            input_channel,
+            stats_dc if isinstance(stats_dc, int) and stats_dc > 0 else None,
+            collected_at=asked_at,
+            timeout=timeout,
+        )
+    except AdminStatsError as e:
+        error = e.message
+        log.warning("admin statistics of @%s not read (the stored ones stay): %s", username, error)
+    except Exception as e:  # a bug of ours costs the statistics, never the channel
+        error = f"unexpected error: {describe(e)}"
+        log.error("admin statistics of @%s not read: %s", username, error, exc_info=True)
+    else:
+        log.info("admin statistics of @%s read", username)
+        return AdminStatsRead(can_view=True, asked_at=asked_at, value=value)
+    return AdminStatsRead(can_view=True, asked_at=asked_at, error=clean_error(error))
 
 
 async def fetch_admin_stats(

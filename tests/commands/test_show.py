@@ -207,6 +207,7 @@ def test_show_command_over_redis(env: dict[str, str], rdb: redis.Redis) -> None:
             "posts": view["posts"],
             "history": view["history"],
             "post_history": {},
+            "admin_stats": None,
         }
     }
     assert data["status"] == view["status"]

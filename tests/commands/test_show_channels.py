@@ -273,7 +273,9 @@ def test_json_gains_every_channel(three: dict[str, str], rdb: redis.Redis) -> No
         "history": channels["itatmisis"]["history"],
         "post_history": {},  # no series stored
         # in the configured order, history oldest first
-        "channels": {name: {**c, "post_history": {}} for name, c in channels.items()},
+        "channels": {
+            name: {**c, "post_history": {}, "admin_stats": None} for name, c in channels.items()
+        },
     }
     assert list(data["channels"]) == list(NAMES)
 
@@ -284,7 +286,8 @@ def test_json_gives_null_for_a_channel_never_read(three: dict[str, str]) -> None
         "stats": None, "posts": None, "last_update": None, "status": None, "history": [],
         "post_history": {},
         "channels": {
-            name: {"stats": None, "posts": None, "history": [], "post_history": {}}
+            name: {"stats": None, "posts": None, "history": [], "post_history": {},
+                   "admin_stats": None}
             for name in NAMES
         },
     }  # fmt: skip
