@@ -178,9 +178,9 @@ def show(
             "--json",
             help='Print {"stats", "posts", "last_update", "status", "history", "post_history"} '
             "as stored (the first channel's; null where missing; history oldest first; "
-            "post_history: post id to its series of points), and "
+            "post_history: post id to its series of points), "
             '"channels": every configured channel\'s {"stats", "posts", "history", '
-            '"post_history"}.',
+            '"post_history"}, and "events": the newest 50 entries of tg:events.',
         ),
     ] = False,
     check: Annotated[
@@ -228,7 +228,7 @@ def show(
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
     # The health check (every minute) never reads the posts' series.
     series = as_json or post is not None
-    view = run(lambda: asyncio.run(view_.read_view(settings, series=series)))
+    view = run(lambda: asyncio.run(view_.read_view(settings, series=series, events=not check)))
     points = None
     if post is not None:
         name = None if channel is None else detailed

@@ -26,6 +26,7 @@ from itam_tgstats.errors import (
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
 from itam_tgstats.store import PassStart, Store, peer_key
+from itam_tgstats.store.events import failure_events, pass_events
 from itam_tgstats.store.status import (
     ChannelOutcome,
     backing_off,
@@ -58,8 +59,10 @@ class ChannelSource(Protocol):
 
     resolved: dict[str, ResolvedChannel]  # channels resolved so far, by username
 
-    async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResultLike:
-        """One snapshot of the channel."""
+    async def fetch(
+        self, username: str, cached: ResolvedChannel | None, messages: int = 0
+    ) -> FetchResultLike:
+        """One snapshot of the channel (its first page holding at least `messages`)."""
         ...
 
     async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
@@ -127,6 +130,7 @@ async def collect_once(
             error,
             names=names,
             peers=_peer_keys(settings, resolved),
+            events_max=settings.events_max,
         )
         if error is e:
             raise
@@ -170,7 +174,10 @@ async def _fetch_and_save(
         ):
             try:
                 answers = await read_channels(
-                    source, [settings.channels[i] for i in due], [_peer(start, i) for i in due]
+                    source,
+                    [settings.channels[i] for i in due],
+                    [_peer(start, i) for i in due],
+                    [start.history_wanted(i, clock()) for i in due],
                 )
             finally:
                 resolved.update(source.resolved)
@@ -224,6 +231,7 @@ async def _fetch_and_save(
         media=downloaded,
         stale_media=start.media - referenced,
         series=series_writes if settings.post_history_days else None,
+        events=pass_events(start, names, results, now, settings.events_max),
     )
     for write in writes:
         stats = write.snapshot.stats
@@ -252,23 +260,28 @@ async def read_channels(
     source: ChannelSource,
     channels: Sequence[str],
     cached: Sequence[ResolvedChannel | None],
+    wanted: Sequence[int] = (),
 ) -> list[FetchResultLike | ChannelError]:
-    """Every channel read concurrently (the source bounds the requests in flight).
+    """Every channel read concurrently (the source bounds the requests in flight); `wanted`:
+    the messages each one's first page should hold (the young posts followed).
 
     A channel that cannot be read gives its ChannelError in its place; any other failure
     (the session, a long FloodWait, the network) stops them all and is raised.
     """
 
-    async def one(username: str, peer: ResolvedChannel | None) -> FetchResultLike | ChannelError:
+    async def one(
+        name: str, peer: ResolvedChannel | None, n: int
+    ) -> FetchResultLike | ChannelError:
         try:
-            return await source.fetch(username, peer)
+            return await source.fetch(name, peer, n)
         except ChannelError as e:
             return e
 
-    peers = list(cached) + [None] * (len(channels) - len(cached))
+    peers = [*cached, *[None] * len(channels)]  # zip stops at the channels' end
+    counts = [*wanted, *[0] * len(channels)]
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(c, p)) for c, p in zip(channels, peers, strict=False)]
+            tasks = [group.create_task(one(*r)) for r in zip(channels, peers, counts, strict=False)]
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     return [task.result() for task in tasks]
@@ -314,10 +327,7 @@ async def with_images(
             "images: %s downloaded, %s failed", len(downloaded), len(missing) - len(downloaded)
         )
     available = kept | downloaded.keys()
-    return [
-        ChannelSnapshot(stats=s.stats, posts=[p.with_images(available) for p in s.posts])
-        for s in snapshots
-    ], downloaded
+    return [s.with_images(available) for s in snapshots], downloaded
 
 
 def _seconds_left(deadline: asyncio.Timeout) -> float:
@@ -346,6 +356,7 @@ async def _record_failure(
     *,
     names: Sequence[str],
     peers: dict[str, ResolvedChannel],
+    events_max: int,
 ) -> None:
     if isinstance(error, LockLost):
         return  # another pass may own the keys now: not even tg:status is ours to write
@@ -364,9 +375,10 @@ async def _record_failure(
         failed = error.failures if isinstance(error, ChannelsFailed) else [error]
         by_name = {channel_key_name(f.username): outcome_of(f) for f in failed}
         reasons.update({n: by_name[n] for n in names if n in by_name})
+    now = clock()
     status = next_status(
         start.status,
-        now=clock(),
+        now=now,
         ok=False,
         exit_code=code,
         error=one_line(message),
@@ -374,7 +386,8 @@ async def _record_failure(
         channels=reasons,
     )
     try:
-        await store.save_failure(status, token=token, peers=peers)
+        events = failure_events(start.status, reasons, now, events_max)
+        await store.save_failure(status, token=token, peers=peers, events=events)
     except (StoreError, LockLost) as e:
         log.warning("could not record the failure in tg:status: %s", e)
 

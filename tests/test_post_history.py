@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from itam_tgstats.errors import ChannelError, ChannelsFailed
+from itam_tgstats.errors import ChannelError, ChannelsFailed, ConfigError
 from itam_tgstats.store.keys import (
     LOCK_KEY,
     POST_HISTORY_KEY,
@@ -187,19 +187,43 @@ def test_err24_is_the_mean_views_at_24_h_per_subscriber(
     assert pulse.stats()["err24_percent"] is None  # no subscribers: no rate
 
 
-def test_series_of_posts_no_longer_kept_are_deleted(
+def test_series_of_posts_no_longer_kept_stay_while_young_and_go_after_the_day_limit(
     redis_url: str, rdb: redis.Redis, clock: Clock
 ) -> None:
     fake = FakeTelegram()
     fake.add_channel(channel(P - HOUR, P))
-    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2")
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2", TG_POST_HISTORY_DAYS="2")
     pulse.pass_at(P + 60)
     key = channel_keys("pulse").post_history
     assert sorted(rdb.hkeys(key)) == ["1", "2"]
     fake.channels[0].messages.append(post(CHANNEL_ID, 3, "post 3", date=P + 120, views=1))
     pulse.pass_at(P + 180)
-    assert sorted(rdb.hkeys(key)) == ["2", "3"]
+    # Post 1 is no longer kept, but younger than 25 hours: it goes on gaining points.
+    assert sorted(rdb.hkeys(key)) == ["1", "2", "3"]
+    assert pulse.times(1) == [60, 180]
     assert pulse.times(2) == [60, 180]
+    # Older than 25 hours and not kept: no more points; its series stays ...
+    pulse.pass_at(P + 26 * HOUR)
+    assert pulse.times(1)[-1] < 25 * HOUR
+    assert pulse.times(2)[-1] == 26 * HOUR  # (kept: an hourly point)
+    # ... until it is older than TG_POST_HISTORY_DAYS: then it goes, with its last point.
+    pulse.pass_at(P - HOUR + 2 * DAY - 1)
+    assert "1" in rdb.hkeys(key)
+    pulse.pass_at(P - HOUR + 2 * DAY)
+    assert sorted(rdb.hkeys(key)) == ["2", "3"]
+    assert sorted(rdb.hkeys("tg:channel:pulse:post_history_last")) == ["2", "3"]
+    assert sorted(rdb.hkeys(POST_HISTORY_KEY)) == ["2", "3"]  # the first channel's mirror
+
+
+def test_a_kept_post_keeps_its_series_past_the_day_limit(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="2")
+    pulse.pass_at(P + 60, views={1: 5})
+    pulse.pass_at(P + 3 * DAY, views={1: 9})
+    assert pulse.times(1) == [60]  # no point past the limit, and the series stays
 
 
 def test_the_off_switch_deletes_the_series_and_leaves_the_fields_null(
@@ -261,7 +285,10 @@ def test_series_cost_no_telegram_call(pulse: Pulse) -> None:
 def test_a_pass_reads_each_posts_last_point_not_its_series(pulse: Pulse, rdb: redis.Redis) -> None:
     pulse.pass_at(P + DAY + 60, views={1: 10})
     summary = "tg:channel:pulse:post_history_last"
-    assert json.loads(rdb.hget(summary, "1") or "null") == pulse.series(1)[-1]
+    entry = json.loads(rdb.hget(summary, "1") or "null")
+    # The series' last point, and what a pass needs without reading the series: the post's
+    # date and its views at 1 h and 24 h (unknown: first seen a day old).
+    assert entry == {**pulse.series(1)[-1], "posted": P, "views_1h": None, "views_24h": None}
     # A series the pass cannot read back costs nothing: only the last point is read.
     rdb.hset(channel_keys("pulse").post_history, "1", "[" + "x" * 100_000 + "]")
     pulse.pass_at(P + DAY + 600, views={1: 11})  # 9 min after the last point: none added
@@ -352,17 +379,24 @@ def test_no_second_point_in_the_same_second_nor_one_older_than_the_last(pulse: P
     assert pulse.times(1) == [1200, 1201]
 
 
-def test_with_a_one_day_limit_views_after_24_hours_stay_unknown(
-    redis_url: str, rdb: redis.Redis, clock: Clock
-) -> None:
-    fake = FakeTelegram()
-    fake.add_channel(channel(P))
-    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="1")
-    pulse.pass_at(P + DAY - 900, views={1: 5})
-    pulse.pass_at(P + DAY + 900, views={1: 6})
-    assert pulse.times(1) == [DAY - 900]  # no point once a day old: none after the mark
-    assert pulse.posts()[1]["views_24h"] is None
-    assert pulse.stats()["err24_percent"] is None
+@pytest.mark.parametrize("value", ["1", "31", "-1", "seven"])
+def test_a_one_day_limit_is_refused_in_one_line(redis_url: str, value: str) -> None:
+    """A series kept one day could never reach its 24-hour point."""
+    with pytest.raises(ConfigError) as caught:
+        make_settings(FakeTelegram(), redis_url, TG_POST_HISTORY_DAYS=value)
+    message = caught.value.message
+    assert "\n" not in message
+    assert message.startswith(
+        f"TG_POST_HISTORY_DAYS must be 0 (off) or an integer from 2 to 30, got {value!r}"
+    )
+    assert ("never reaches its 24-hour point" in message) is (value == "1")
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("value", "days"), [("0", 0), ("2", 2), ("30", 30), ("", 7)])
+def test_the_day_limits_accepted(redis_url: str, value: str, days: int) -> None:
+    settings = make_settings(FakeTelegram(), redis_url, TG_POST_HISTORY_DAYS=value)
+    assert settings.post_history_days == days
 
 
 @pytest.mark.foreign_values(

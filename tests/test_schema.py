@@ -38,7 +38,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 VALUE_SCHEMAS = (
     "stats.json", "posts.json", "post.json", "media-item.json", "link-preview.json", "poll.json",
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
-    "channels.json", "peer.json",
+    "channels.json", "peer.json", "event.json",
 )  # fmt: skip
 
 
@@ -146,6 +146,10 @@ def examples() -> dict[str, Any]:
         },
         "channels.json": ["itatmisis", "itam_events", "itam_jobs"],
         "peer.json": {"id": 2987654321, "access_hash": -4503599627370495},
+        "event.json": {
+            "type": "post_edited", "channel": "itatmisis", "at": "2025-01-07T12:15:00+00:00",
+            "post_id": "1556", "changed": "text_html,media",
+        },
     }  # fmt: skip
 
 
@@ -187,7 +191,8 @@ def test_the_doc_links_every_schema_and_every_key_to_one() -> None:
         assert f"(schema/{path.name})" in text, path.name
     rows = [line for line in text.splitlines() if line.startswith("| `tg:")]
     for key in ("tg:channel:stats", "tg:channel:posts", "tg:channel:history",
-                "tg:channel:post_history", "tg:channels", "tg:status", "tg:peer:"):  # fmt: skip
+                "tg:channel:post_history", "tg:channels", "tg:status", "tg:peer:",
+                "tg:events"):  # fmt: skip
         assert any(r.startswith(f"| `{key}") and "(schema/" in r for r in rows), key
     assert "../" not in text  # the doc stands on its own: links stay inside the repository
     for target in re.findall(r"\]\((schema/[^)#]+)", text):
@@ -289,6 +294,13 @@ WRONG: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("channels.json", (1,), "itatmisis", "has non-unique elements"),
     ("peer.json", ("access_hash",), "-4503599627370495", "is not of type 'integer'"),
     ("peer.json", ("id",), DELETE, "'id' is a required property"),
+    ("event.json", ("type",), "post_renamed", "is not valid under any"),
+    ("event.json", ("post_id",), 1556, "is not valid under any"),
+    ("event.json", ("post_id",), "0", "is not valid under any"),
+    ("event.json", ("changed",), DELETE, "is not valid under any"),
+    ("event.json", ("changed",), "text_html,views", "is not valid under any"),
+    ("event.json", ("at",), "2025-01-07T12:15:00Z", "is not valid under any"),
+    ("event.json", ("channel",), "@itatmisis", "is not valid under any"),
 ]
 
 
@@ -350,6 +362,11 @@ def written(redis_server: RedisServer) -> dict[str, list[Any]]:
                 stored = [json.loads(m) for m in client.zrange(raw_key, 0, -1)]
             elif kind == "hash":
                 stored = [json.loads(v) for v in client.hvals(raw_key)]
+            elif kind == "stream":  # each entry's fields, strings
+                stored = [
+                    {k.decode(): v.decode() for k, v in fields.items()}
+                    for _, fields in client.xrange(raw_key)
+                ]
             else:
                 stored = [json.loads(client.get(raw_key) or b"null")]
             values[schema] += stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,8 +12,10 @@ from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelError
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
 from itam_tgstats.store.connection import Connection
+from itam_tgstats.store.events import EventBatch
 from itam_tgstats.store.keys import (
     CHANNELS_KEY,
+    EVENTS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
     LOCK_KEY,
@@ -35,7 +38,9 @@ from itam_tgstats.store.scripts import (
 )
 from itam_tgstats.store.series import SeriesWrite, advance
 from itam_tgstats.store.start import PassStart
+from itam_tgstats.store.status import parse_time
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -74,6 +79,7 @@ class PassWrites(Connection):
         media: Mapping[str, bytes] | None = None,
         stale_media: Iterable[str] = (),
         series: Mapping[str, SeriesWrite] | None = None,
+        events: EventBatch | None = None,
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
@@ -81,7 +87,8 @@ class PassWrites(Connection):
         `peers`: newly resolved channels by peer key; `media`: images downloaded this pass;
         `stale_media`: image keys no kept post references any more, deleted here;
         `series`: each written channel's posts' series changes, by name (None: series are
-        off, and every configured channel's are deleted).
+        off, and every configured channel's are deleted); `events`: what the pass appends
+        to `tg:events`.
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
             histories = [
@@ -145,6 +152,7 @@ class PassWrites(Connection):
                 pipe.delete(POST_HISTORY_KEY, *series_keys)
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
+            append_events(pipe, events)
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
@@ -155,11 +163,14 @@ class PassWrites(Connection):
         *,
         token: str,
         peers: Mapping[str, ResolvedChannel] | None = None,
+        events: EventBatch | None = None,
     ) -> None:
-        """Record a failed pass (`tg:status`, and the channels it did resolve: the next pass
-        must not resolve them again) and release its lock, in one MULTI/EXEC."""
+        """Record a failed pass (`tg:status`, the channels that failed after a success in
+        `tg:events`, and the channels it did resolve: the next pass must not resolve them
+        again) and release its lock, in one MULTI/EXEC."""
         async with self._locked_transaction("recording the failure") as pipe:
             pipe.set(STATUS_KEY, dumps(status))
+            append_events(pipe, events)
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
@@ -190,6 +201,8 @@ def over_time(
         )
         if changes is not None:
             series[name] = changes
+            if changes.left_out:
+                log_left_out(name, changes.left_out, start.status, now)
         writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
     return writes, series
 
@@ -197,3 +210,30 @@ def over_time(
 def _at(values: Sequence[T], index: int, default: T) -> T:
     """`values[index]`, or `default` past its end (a PassStart read for fewer channels)."""
     return values[index] if index < len(values) else default
+
+
+def append_events(pipe: Any, events: EventBatch | None) -> None:
+    """XADD each entry to `tg:events`, trimmed to about `events.maxlen` (nothing when there
+    is no entry: TG_EVENTS_MAX=0 leaves an existing stream alone)."""
+    if events is None or not events.entries:
+        return
+    # XADD on a key of another type would fail inside EXEC, the rest applied without it.
+    pipe.eval(ENSURE_TYPES_SCRIPT, 1, EVENTS_KEY, "stream")
+    for event in events.entries:
+        pipe.xadd(EVENTS_KEY, event.fields(), maxlen=events.maxlen, approximate=True)
+
+
+def log_left_out(name: str, count: int, status: dict[str, Any] | None, now: int) -> None:
+    """A channel whose last 25 hours do not fit one getHistory page: said at WARNING on the
+    day's first pass (UTC, by `tg:status`), at DEBUG on the others."""
+    entries = status if isinstance(status, dict) else {}
+    times = [parse_time(entries.get(k)) for k in ("last_success_at", "last_failure_at")]
+    previous = max((t for t in times if t is not None), default=None)
+    first_today = previous is None or int(previous) // 86_400 != now // 86_400
+    log.log(
+        logging.WARNING if first_today else logging.DEBUG,
+        "@%s: its last 25 hours do not fit one getHistory page (100 messages): %s young "
+        "posts followed no more; the newest that fit are followed (said once a day)",
+        name,
+        count,
+    )

@@ -105,19 +105,22 @@ def test_json_gives_every_series_by_post_id(
 def test_the_health_check_never_reads_a_series(
     passes: tuple[FakeTelegram, Clock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[bool] = []
+    asked: list[tuple[bool, bool]] = []
     real = Store.read_all
 
-    async def recording(self: Store, names: object = (), *, series: bool = False) -> object:
-        asked.append(series)
-        return await real(self, names, series=series)  # type: ignore[arg-type]
+    async def recording(
+        self: Store, names: object = (), *, series: bool = False, events: bool = False
+    ) -> object:
+        asked.append((series, events))
+        return await real(self, names, series=series, events=events)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "read_all", recording)
     runner.invoke(app, ["show", "--check"])
     runner.invoke(app, ["show"])
     runner.invoke(app, ["show", "--json"])
     runner.invoke(app, ["show", "--post", "2"])
-    assert asked == [False, False, True, True]
+    # (series, events): the health check reads neither.
+    assert asked == [(False, False), (False, True), (True, True), (True, True)]
 
 
 @pytest.mark.foreign_values("tg:channel:pulse:post_history", "tg:channel:post_history")
