@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from pyrogram import raw
 
 from itam_tgstats.errors import ChannelError, ChannelsFailed, ConfigError
 from itam_tgstats.store.keys import (
@@ -453,3 +454,144 @@ def test_after_a_reorder_the_original_key_holds_only_the_new_first_channels_post
     assert set(rdb.hkeys(POST_HISTORY_KEY)) == {"7"}
     assert rdb.hgetall(POST_HISTORY_KEY) == rdb.hgetall(channel_keys("beat").post_history)
     assert set(rdb.hkeys(channel_keys("pulse").post_history)) == {"1", "2"}
+
+
+# --- every young post followed ----------------------------------------------------------------
+
+
+def recording_history_limits(fake: FakeTelegram) -> list[tuple[int, int]]:
+    """(limit asked, messages answered) of every messages.getHistory call from now on."""
+    seen: list[tuple[int, int]] = []
+    real = fake.handlers[raw.functions.messages.GetHistory]
+
+    def spy(query: Any, key: bytes) -> Any:
+        answer = real(query, key)
+        seen.append((query.limit, len(answer.messages)))
+        return answer
+
+    fake.handlers[raw.functions.messages.GetHistory] = spy
+    return seen
+
+
+def last_entries(rdb: redis.Redis, name: str = "busy") -> dict[int, dict[str, Any]]:
+    """The stored series' entries: last point, `posted`, `views_1h`, `views_24h`."""
+    fields = rdb.hgetall(f"tg:channel:{name}:post_history_last")
+    return {int(k): json.loads(v) for k, v in fields.items()}
+
+
+def test_a_channel_posting_30_times_a_day_gets_every_views_24h_with_2_calls_a_pass(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """TG_POSTS_COUNT=5 keeps a post for 4 hours; its views 24 h after posting come from the
+    same getHistory answer, which asks for as many messages as cover the young posts."""
+    every = 48 * 60  # 30 posts a day
+    busy = FakeChannel(id=CHANNEL_ID, title="Busy", username="busy", participants=2000)
+    fake = FakeTelegram()
+    fake.add_channel(busy)
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="busy")
+    limits = recording_history_limits(fake)
+    calls: list[list[str]] = []
+    for j in range(1, 2 * 96 + 1):  # a pass every 15 minutes for two days
+        now = P + j * 900
+        while len(busy.messages) * every <= j * 900:  # what was published by now
+            n = len(busy.messages) + 1
+            busy.messages.append(post(CHANNEL_ID, n, f"busy {n}", date=P + (n - 1) * every))
+        for message in busy.messages:  # views grow linearly: exact at any moment
+            message.views = (now - message.date) // 60 * (1 + message.id % 3)
+        fake.calls.clear()
+        pulse.pass_at(now)
+        calls.append(fake.api_calls)
+    assert all(c == ["channels.GetFullChannel", "messages.GetHistory"] for c in calls[1:])
+    assert max(limit for limit, _ in limits) <= 100
+    # Every post a day old by the last pass: its views 24 h after posting, exactly.
+    published = [m.id for m in busy.messages if m.date + DAY <= P + 2 * 96 * 900]
+    assert len(published) == 31
+    entries = last_entries(rdb)
+    assert {i: entries[i]["views_24h"] for i in published} == {
+        i: 1440 * (1 + i % 3) for i in published
+    }
+    # None of them is kept (5 posts are: the last 4 hours), yet ERR24 is their mean.
+    kept = pulse.posts()
+    assert min(kept) > max(published)
+    assert all(p["views_24h"] is None for p in kept.values())
+    mean = sum(1440 * (1 + i % 3) for i in published) / len(published)
+    assert pulse.stats()["err24_percent"] == round(mean / 2000 * 100, 1)
+    # Each followed post's series has its points around the 24-hour mark.
+    for i in published:
+        date = P + (i - 1) * every
+        times = [p["t"] - date for p in pulse.series(i, channel_keys("busy").post_history)]
+        assert min(times) < HOUR and any(DAY - 900 <= t < DAY for t in times), i
+        assert any(DAY <= t < 25 * HOUR for t in times), i
+
+
+def test_err24_counts_a_post_nobody_read_in_a_day_as_0(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P, P + HOUR, participants=100))
+    pulse = Pulse(fake, rdb, redis_url, clock)
+    pulse.pass_at(P + 23 * HOUR, views={1: 0, 2: 40})
+    pulse.pass_at(P + 26 * HOUR, views={1: 0, 2: 100})
+    posts = pulse.posts()
+    assert (posts[1]["views_24h"], posts[2]["views_24h"]) == (0, 80)
+    assert pulse.stats()["err24_percent"] == 40.0  # (0 + 80) / 2 per 100 subscribers
+
+
+def test_get_history_asks_for_the_young_posts_the_last_pass_followed(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """The limit grows to cover them, at most a page; then follows what fits."""
+    fake = FakeTelegram()
+    busy = fake.add_channel(channel(*[P + 60 * i for i in range(40)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2")
+    limits = recording_history_limits(fake)
+    pulse.pass_at(P + HOUR)
+    assert limits[-1] == (18, 18)  # 2 posts x 4 + 10: no young post followed yet
+    assert sorted(last_entries(rdb, "pulse")) == list(range(23, 41))
+    pulse.pass_at(P + 2 * HOUR)
+    # From the oldest young post followed (23) to the newest (40), and 10 more.
+    assert limits[-1] == (40 - 23 + 1 + 10, 28)
+    assert sorted(last_entries(rdb, "pulse")) == list(range(13, 41))
+    # 100 posts published at once: the next pass asks for what the last one saw (and 10
+    # more), the one after for everything young it knows of, at most a page.
+    busy.messages += [post(CHANNEL_ID, n, "burst", date=P + 150 * 60) for n in range(41, 141)]
+    pulse.pass_at(P + 3 * HOUR)
+    assert limits[-1] == (38, 38)  # 103 to 140
+    pulse.pass_at(P + 3 * HOUR + 900)
+    assert limits[-1] == (100, 100)  # 13 to 140 do not fit: 41 to 140
+    entries = last_entries(rdb, "pulse")
+    now = P + 3 * HOUR + 900
+    assert sorted(i for i, e in entries.items() if e["t"] == now) == list(range(41, 141))
+    assert {entries[i]["t"] for i in range(13, 41)} == {P + 2 * HOUR}  # left out, kept
+    pulse.pass_at(P + 27 * HOUR)  # 13 to 40 are older than 25 hours, 41 to 140 are not
+    assert limits[-1] == (100, 100)
+    pulse.pass_at(P + 29 * HOUR)  # none young any more: what the kept posts need
+    assert limits[-1] == (18, 18)
+
+
+def test_a_channel_whose_day_does_not_fit_a_page_says_so_once_a_day(
+    redis_url: str, rdb: redis.Redis, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTelegram()
+    start = 1_760_054_400  # 2025-10-10T00:00:00+00:00
+    busy = fake.add_channel(channel(*[start + 60 * i for i in range(30)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="5")
+
+    def warned(when: int) -> list[str]:
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="itam_tgstats"):
+            pulse.pass_at(when)
+        return [
+            r.levelname for r in caplog.records if "25 hours do not fit one getHistory" in r.message
+        ]
+
+    assert warned(start + HOUR) == []
+    busy.messages += [post(CHANNEL_ID, n, "burst", date=start + HOUR) for n in range(31, 161)]
+    # 121 to 160 read (what the last pass saw, and 10 more); now 1 to 160 are young, more
+    # than a page holds: said when it begins ...
+    assert warned(start + 2 * HOUR) == ["WARNING"]
+    assert warned(start + 3 * HOUR) == ["DEBUG"]
+    assert warned(start + 4 * HOUR) == ["DEBUG"]
+    assert warned(start + DAY + 10) == ["WARNING"]  # ... and on each day's first pass
+    assert warned(start + DAY + 900) == ["DEBUG"]
+    assert warned(start + 2 * DAY) == []  # the burst is older than 25 hours now

@@ -21,6 +21,8 @@ SPACING_AFTER = HOUR
 # A post no longer kept still gains points while younger than this: its point after the
 # 24-hour mark gives its `views_24h`.
 YOUNG = 25 * HOUR
+# The most messages one getHistory page holds.
+HISTORY_PAGE = 100
 # Messages the first getHistory page holds beyond the young posts the last pass followed:
 # room for what was published since.
 NEW_MESSAGES = 10
@@ -114,13 +116,15 @@ class SeriesWrite:
     field is deleted), the point appended to each post that gains one, each changed entry
     of the last-points hash, and whether the series start afresh (the name now belongs to
     another channel). `left_out`: young posts the last pass followed that this answer did
-    not reach back to (the channel's last 25 hours did not fit one page)."""
+    not reach back to; `wanted_next`: the messages the next pass's first page must hold
+    (more than HISTORY_PAGE: the channel's last 25 hours do not fit one)."""
 
     kept: tuple[int, ...]
     appended: dict[int, str]
     reset: bool = False
     last: dict[int, str] = field(default_factory=dict)
     left_out: int = 0
+    wanted_next: int = 0
 
 
 def posted_at(post: Post) -> float | None:
@@ -276,6 +280,7 @@ def advance(
         reset=fresh,
         last={i: e.to_json() for i, e in entries.items() if i in stay and last_points.get(i) != e},
         left_out=left_out,
+        wanted_next=history_wanted({i: final[i] for i in stay if i in final}, kept_ids, now),
     )
     return replace(snapshot, stats=stats, posts=posts), series
 

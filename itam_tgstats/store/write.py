@@ -36,7 +36,7 @@ from itam_tgstats.store.scripts import (
     RELEASE_LOCK_SCRIPT,
     series_arguments,
 )
-from itam_tgstats.store.series import SeriesWrite, advance
+from itam_tgstats.store.series import DAY, HISTORY_PAGE, SeriesWrite, advance
 from itam_tgstats.store.start import PassStart
 from itam_tgstats.store.status import parse_time
 
@@ -201,8 +201,8 @@ def over_time(
         )
         if changes is not None:
             series[name] = changes
-            if changes.left_out:
-                log_left_out(name, changes.left_out, start.status, now)
+            wanted = start.history_wanted(index, now)
+            log_young_window(name, changes, wanted, start.status, now)
         writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
     return writes, series
 
@@ -223,17 +223,23 @@ def append_events(pipe: Any, events: EventBatch | None) -> None:
         pipe.xadd(EVENTS_KEY, event.fields(), maxlen=events.maxlen, approximate=True)
 
 
-def log_left_out(name: str, count: int, status: dict[str, Any] | None, now: int) -> None:
-    """A channel whose last 25 hours do not fit one getHistory page: said at WARNING on the
-    day's first pass (UTC, by `tg:status`), at DEBUG on the others."""
-    entries = status if isinstance(status, dict) else {}
-    times = [parse_time(entries.get(k)) for k in ("last_success_at", "last_failure_at")]
-    previous = max((t for t in times if t is not None), default=None)
-    first_today = previous is None or int(previous) // 86_400 != now // 86_400
+def log_young_window(name: str, changes: SeriesWrite, wanted: int, status: Any, now: int) -> None:
+    """Said when a channel's young posts need more than one getHistory page (`changes`
+    says after this pass, `wanted` said before it): it follows the newest that fit. At
+    WARNING when that begins, and on the UTC day's first pass (by the previous pass's time
+    in `tg:status`) while it lasts; at DEBUG on the other passes."""
+    if changes.left_out:
+        log.debug("@%s: %s young posts not reached this pass", name, changes.left_out)
+    if changes.wanted_next <= HISTORY_PAGE:
+        return
+    values = status if isinstance(status, dict) else {}
+    times = [parse_time(values.get(k)) for k in ("last_success_at", "last_failure_at")]
+    previous = max((int(t) for t in times if t is not None), default=None)
+    first_today = previous is None or previous // DAY != now // DAY
     log.log(
-        logging.WARNING if first_today else logging.DEBUG,
-        "@%s: its last 25 hours do not fit one getHistory page (100 messages): %s young "
-        "posts followed no more; the newest that fit are followed (said once a day)",
+        logging.WARNING if first_today or wanted <= HISTORY_PAGE else logging.DEBUG,
+        "@%s: its posts of the last 25 hours do not fit one getHistory page (%s messages); "
+        "the newest that fit are followed, the others get no views_24h (said once a day)",
         name,
-        count,
+        HISTORY_PAGE,
     )

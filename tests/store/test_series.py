@@ -41,6 +41,23 @@ def test_gains_point(age: int, last_age: int | None, days: int, gains: bool) -> 
     assert gains_point(age, last, NOW, days) is gains
 
 
+@pytest.mark.parametrize(
+    ("age", "last_age", "gains"),
+    [
+        (DAY + 60, 120, True),  # the first pass past the 24-hour mark: views_24h settles
+        (DAY + 60, 30, False),  # a point past the mark already: hourly again
+        (DAY + 60, HOUR, True),
+        (DAY - 60, 30, True),  # younger than a day: every pass
+    ],
+)
+def test_a_post_no_longer_kept_gains_its_point_past_the_24_hour_mark(
+    age: int, last_age: int, gains: bool
+) -> None:
+    last = point(NOW - last_age, 1)
+    assert gains_point(age, last, NOW, 7, kept=False) is gains
+    assert gains_point(age, last, NOW, 7) is (gains and (age < DAY or last_age >= HOUR))
+
+
 def test_interpolate_between_and_at_points() -> None:
     assert interpolate(150, point(100, 10), point(200, 20)) == 15
     assert interpolate(100, point(100, 10), point(200, 20)) == 10
