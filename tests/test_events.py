@@ -443,3 +443,40 @@ def test_a_pass_costs_four_redis_round_trips_events_on_or_off(
     two.fake.fail("messages.GetHistory", "FLOOD_WAIT_3600", times=2)
     two.run(TelegramError, TG_EVENTS_MAX=events_max)  # a failed pass, with its status
     assert count[0] == 4
+
+
+# --- show ----------------------------------------------------------------------------------------
+
+
+def test_show_gives_a_channels_last_events_and_json_the_newest_50(
+    two: Passes, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two.run(TG_POSTS_COUNT="100")
+    pulse_messages = two.fake.channels[0].messages
+    pulse_messages += [post(PULSE_ID, n, f"pulse {n}", date=P + n) for n in range(4, 64)]
+    two.fake.channels[1].messages.append(post(BEAT_ID, 4, "beat 4", date=P + 60))
+    two.run(TG_POSTS_COUNT="100")  # 60 post_new for @pulse, then @beat's
+    pulse_messages.remove(two.message(63))
+    two.run(TG_POSTS_COUNT="100")
+    monkeypatch.setenv("TG_CHANNEL_USERNAME", "pulse, beat")
+    runner = CliRunner()
+    data = json.loads(runner.invoke(app, ["show", "--json"]).stdout)
+    every = entries(two.rdb)
+    assert len(every) == 64 and data["events"] == every[-50:]  # oldest first, with their ids
+    assert told(data["events"][-2:]) == [("post_new", "beat", "4"), ("post_deleted", "pulse", "63")]
+    view = runner.invoke(app, ["show"], env={"COLUMNS": "200"})
+    assert view.exit_code == 0, view.stderr
+    lines = view.stdout.splitlines()
+    start = lines.index("last events of @pulse (newest first)")
+    rows = [line.split() for line in lines[start + 2 : start + 12]]
+    assert lines[start + 1].split() == ["time", "(UTC)", "event", "post", "detail"]
+    assert rows[0] == [iso_utc(two.clock.now), "post_deleted", "63"]
+    assert [r[2] for r in rows[1:]] == [str(n) for n in range(63, 54, -1)]  # 10 rows in all
+    assert len(lines) == start + 12
+    beat = runner.invoke(app, ["show", "--channel", "beat"], env={"COLUMNS": "200"})
+    lines = beat.stdout.splitlines()
+    start = lines.index("last events of @beat (newest first)")
+    assert [line.split()[1:] for line in lines[start + 2 :]] == [
+        ["post_new", "4"],
+        ["channel_added", "-"],
+    ]
