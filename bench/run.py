@@ -21,6 +21,11 @@ The fifth is posts over time (bench/series.py): the series' size after 7 days of
 every 15 minutes (5 and 100 posts kept, and 50 channels × 100), and a steady pass's calls,
 Redis round trips, memory and Redis time with TG_POST_HISTORY_DAYS=7 and 0.
 
+The sixth is what changed, told to the site (bench/events.py): a steady pass with
+TG_EVENTS_MAX=10000 and 0 (1 and 50 channels × 100 posts, 10 new, 5 edited and 3 deleted a
+channel), and the getHistory answer of a channel posting 30 times a day with every young
+post followed.
+
 The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
 holds what they share (the Redis round-trip counter among it); this script runs them and the
 first table.
@@ -48,6 +53,7 @@ import redis  # noqa: E402
 from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
+from bench.events import print_events, run_events  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
 from bench.render import print_render, run_render  # noqa: E402
 from bench.series import print_series, run_series  # noqa: E402
@@ -150,6 +156,7 @@ def main() -> None:
             images, media, expected = run_media(lat, rep, url)
             several = run_channels(lat, rep, url)
             series = run_series(lat, url)
+            events = run_events(lat, min(rep, 3), url)
         finally:
             server.stop()
 
@@ -239,6 +246,7 @@ def main() -> None:
     print_channels(several, lat)
     print_render(run_render(3), 3)
     print_series(series)
+    print_events(events, lat, min(rep, 3))
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:

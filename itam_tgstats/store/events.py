@@ -137,7 +137,7 @@ def post_events(name: str, stored: Any, snapshot: ChannelSnapshot, at: str) -> l
         if reached is not None and i >= reached and i not in snapshot.message_ids
     ]
     for i in sorted(before.keys() & after.keys()):
-        changed = changed_fields(before[i], after[i].to_json())
+        changed = changed_fields(before[i], {f: getattr(after[i], f) for f in EDIT_FIELDS})
         if changed:
             events.append(Event("post_edited", name, at, post_id=i, changed=changed))
     newest = max(before, default=None)
