@@ -480,3 +480,45 @@ def test_show_gives_a_channels_last_events_and_json_the_newest_50(
         ["post_new", "4"],
         ["channel_added", "-"],
     ]
+
+
+# --- a consumer, as docs/events.md describes one --------------------------------------------------
+
+
+def test_a_consumer_group_catches_up_takes_over_a_crashed_consumer_and_sees_a_trim(
+    pulse: Passes,
+) -> None:
+    """The Go consumer of docs/events.md, command for command: the group created at `$`
+    (with MKSTREAM, before any pass), XREADGROUP `>`, XACK, XAUTOCLAIM; after a day down it
+    reads everything since; when entries it never read were trimmed, XINFO says so."""
+    rdb = pulse.rdb
+    rdb.xgroup_create(EVENTS_KEY, "site", id="$", mkstream=True)
+    pulse.run()
+    [[_, taken]] = rdb.xreadgroup("site", "web-1", {EVENTS_KEY: ">"}, count=100, block=100)
+    assert [f["type"] for _, f in taken] == ["channel_added"]  # web-1 dies before XACK
+    _, claimed, _ = rdb.xautoclaim(EVENTS_KEY, "site", "web-2", min_idle_time=0, count=100)
+    assert claimed == taken
+    rdb.xack(EVENTS_KEY, "site", *[i for i, _ in claimed])
+    assert rdb.xpending(EVENTS_KEY, "site")["pending"] == 0
+    # A day down: 96 passes, a post every other one.
+    messages = pulse.fake.channels[0].messages
+    for n in range(96):
+        if n % 2 == 0:
+            messages.append(post(PULSE_ID, 4 + n // 2, "later", date=P + 60 * n))
+        pulse.run()
+    [[_, missed]] = rdb.xreadgroup("site", "web-2", {EVENTS_KEY: ">"}, count=1000, block=100)
+    assert [f["post_id"] for _, f in missed] == [str(4 + k) for k in range(48)]
+    assert not trimmed_unread(rdb)
+    # Down again while far more than TG_EVENTS_MAX entries came: some were trimmed unread.
+    messages += [post(PULSE_ID, n, "burst", date=P + 60 * n) for n in range(100, 260)]
+    pulse.run(TG_EVENTS_MAX="10", TG_POSTS_COUNT="100")
+    pulse.run(TG_EVENTS_MAX="10", TG_POSTS_COUNT="100")
+    assert rdb.xlen(EVENTS_KEY) < 100
+    assert trimmed_unread(rdb)
+
+
+def trimmed_unread(rdb: redis.Redis) -> bool:
+    """docs/events.md's check: entries the group never read were trimmed when more were
+    added after what it read (`lag`) than the stream still holds."""
+    [group] = rdb.xinfo_groups(EVENTS_KEY)
+    return bool(group["lag"] is not None and group["lag"] > rdb.xlen(EVENTS_KEY))
