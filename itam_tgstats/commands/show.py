@@ -297,7 +297,7 @@ def post_series(view: dict[str, Any], name: str | None, post_id: int) -> list[di
     if not readable:
         where = f"@{name}" if name else "the first channel"
         raise ConfigError(
-            f"post {post_id} of {where} has no series (only kept posts younger than "
+            f"post {post_id} of {where} has no series (only posts kept or younger than "
             "TG_POST_HISTORY_DAYS have one)"
         )
     return sorted(readable, key=lambda p: p["t"])

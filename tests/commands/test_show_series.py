@@ -64,7 +64,7 @@ def test_post_without_a_series_is_one_line_exit_2(passes: tuple[FakeTelegram, Cl
     missing = runner.invoke(app, ["show", "--post", "99"])
     assert (missing.exit_code, missing.stdout) == (2, "")
     assert missing.stderr == (
-        "error: post 99 of the first channel has no series (only kept posts younger than "
+        "error: post 99 of the first channel has no series (only posts kept or younger than "
         "TG_POST_HISTORY_DAYS have one)\n"
     )
     for other in (["--json"], ["--check"]):
