@@ -595,3 +595,19 @@ def test_a_channel_whose_day_does_not_fit_a_page_says_so_once_a_day(
     assert warned(start + DAY + 10) == ["WARNING"]  # ... and on each day's first pass
     assert warned(start + DAY + 900) == ["DEBUG"]
     assert warned(start + 2 * DAY) == []  # the burst is older than 25 hours now
+
+
+def test_a_hundred_young_posts_fit_a_page_and_are_not_said_not_to(
+    redis_url: str, rdb: redis.Redis, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(*[P + 9 * i for i in range(100)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="100")
+    limits = recording_history_limits(fake)
+    with caplog.at_level("DEBUG", logger="itam_tgstats"):
+        for n in range(3):
+            pulse.pass_at(P + HOUR + 900 * n)
+    # 100 young posts (and room for 10 more): a page holds them all, nothing is left out.
+    assert not [r for r in caplog.records if "do not fit" in r.message]
+    assert limits[-1] == (100, 100)
+    assert len(last_entries(rdb, "pulse")) == 100

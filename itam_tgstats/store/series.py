@@ -290,6 +290,12 @@ def numbers_of(post: PostNumbers, now: int) -> Point:
     return Point(now, post.views, post.reactions, post.forwards, post.comments)
 
 
+def fits_a_page(wanted: int) -> bool:
+    """Whether the young posts `history_wanted` reaches for fit one page (the room for what
+    was published since aside: more may come later, but nothing young is left out)."""
+    return wanted - NEW_MESSAGES <= HISTORY_PAGE
+
+
 def history_wanted(
     last_points: Mapping[int, Followed], stored_ids: Iterable[int], now: float
 ) -> int:

@@ -36,7 +36,7 @@ from itam_tgstats.store.scripts import (
     RELEASE_LOCK_SCRIPT,
     series_arguments,
 )
-from itam_tgstats.store.series import DAY, HISTORY_PAGE, SeriesWrite, advance
+from itam_tgstats.store.series import DAY, HISTORY_PAGE, SeriesWrite, advance, fits_a_page
 from itam_tgstats.store.start import PassStart
 from itam_tgstats.store.status import parse_time
 
@@ -230,14 +230,14 @@ def log_young_window(name: str, changes: SeriesWrite, wanted: int, status: Any, 
     in `tg:status`) while it lasts; at DEBUG on the other passes."""
     if changes.left_out:
         log.debug("@%s: %s young posts not reached this pass", name, changes.left_out)
-    if changes.wanted_next <= HISTORY_PAGE:
+    if fits_a_page(changes.wanted_next):
         return
     values = status if isinstance(status, dict) else {}
     times = [parse_time(values.get(k)) for k in ("last_success_at", "last_failure_at")]
     previous = max((int(t) for t in times if t is not None), default=None)
     first_today = previous is None or previous // DAY != now // DAY
     log.log(
-        logging.WARNING if first_today or wanted <= HISTORY_PAGE else logging.DEBUG,
+        logging.WARNING if first_today or fits_a_page(wanted) else logging.DEBUG,
         "@%s: its posts of the last 25 hours do not fit one getHistory page (%s messages); "
         "the newest that fit are followed, the others get no views_24h (said once a day)",
         name,
