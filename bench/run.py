@@ -25,6 +25,11 @@ The sixth is admin statistics (bench/admin_stats.py): a steady pass with them of
 due, and due (kept at home and on another DC), and a first pass that reads them: calls, round
 trips, time, Redis round trips; the stored value's size.
 
+The seventh is what changed, told to the site (bench/events.py): a steady pass with
+TG_EVENTS_MAX=10000 and 0 (1 and 50 channels × 100 posts, 10 new, 5 edited and 3 deleted a
+channel), and the getHistory answer of a channel posting 30 times a day with every young
+post followed.
+
 The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
 holds what they share (the Redis round-trip counter among it); this script runs them and the
 first table.
@@ -53,6 +58,7 @@ from bench.admin_stats import print_admin_stats, run_admin_stats  # noqa: E402
 from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
+from bench.events import print_events, run_events  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
 from bench.render import print_render, run_render  # noqa: E402
 from bench.series import print_series, run_series  # noqa: E402
@@ -156,6 +162,7 @@ def main() -> None:
             several = run_channels(lat, rep, url)
             series = run_series(lat, url)
             admin = run_admin_stats(lat, rep, url)
+            events = run_events(lat, min(rep, 3), url)
         finally:
             server.stop()
 
@@ -246,6 +253,7 @@ def main() -> None:
     print_render(run_render(3), 3)
     print_series(series)
     print_admin_stats(admin)
+    print_events(events, lat, min(rep, 3))
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:

@@ -178,10 +178,11 @@ def show(
             "--json",
             help='Print {"stats", "posts", "last_update", "status", "history", "post_history"} '
             "as stored (the first channel's; null where missing; history oldest first; "
-            "post_history: post id to its series of points), and "
+            "post_history: post id to its series of points), "
             '"channels": every configured channel\'s {"stats", "posts", "history", '
             '"post_history", "admin_stats"} (admin_stats: Telegram\'s statistics for the '
-            "channel's admins, null when none are stored).",
+            'channel\'s admins, null when none are stored), and "events": the newest 50 '
+            "entries of tg:events.",
         ),
     ] = False,
     check: Annotated[
@@ -229,7 +230,11 @@ def show(
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
     # The health check (every minute) never reads the posts' series nor admin statistics.
     series = as_json or post is not None
-    view = run(lambda: asyncio.run(view_.read_view(settings, series=series, admin_stats=not check)))
+    view = run(
+        lambda: asyncio.run(
+            view_.read_view(settings, series=series, admin_stats=not check, events=not check)
+        )
+    )
     points = None
     if post is not None:
         name = None if channel is None else detailed

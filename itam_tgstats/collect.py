@@ -26,6 +26,7 @@ from itam_tgstats.errors import (
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
 from itam_tgstats.runner import Interruption
 from itam_tgstats.store import PassStart, Store, peer_key
+from itam_tgstats.store.events import failure_events, pass_events
 from itam_tgstats.store.status import (
     ChannelOutcome,
     admin_stats_due,
@@ -36,13 +37,12 @@ from itam_tgstats.store.status import (
     retry_after_time,
 )
 from itam_tgstats.store.write import over_time
+from itam_tgstats.telegram.images import with_images
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Downloads take at most this long, and leave this much of TG_TIMEOUT for writing the pass.
-DOWNLOAD_TIMEOUT = 30.0
-DOWNLOAD_MARGIN = 5.0
 # Seconds a lock outlives TG_TIMEOUT, so a crashed holder's lock expires on its own.
 LOCK_GRACE = 30
 
@@ -61,8 +61,10 @@ class ChannelSource(Protocol):
     resolved: dict[str, ResolvedChannel]  # channels resolved so far, by username
     admin_stats_at: dict[str, float]  # username → the pass's time: admin statistics to read
 
-    async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResultLike:
-        """One snapshot of the channel."""
+    async def fetch(
+        self, username: str, cached: ResolvedChannel | None, messages: int = 0
+    ) -> FetchResultLike:
+        """One snapshot of the channel (its first page holding at least `messages`)."""
         ...
 
     async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
@@ -130,6 +132,7 @@ async def collect_once(
             error,
             names=names,
             peers=_peer_keys(settings, resolved),
+            events_max=settings.events_max,
         )
         if error is e:
             raise
@@ -175,7 +178,10 @@ async def _fetch_and_save(
             source.admin_stats_at = admin_stats_due(start.status, settings, names, started)
             try:
                 answers = await read_channels(
-                    source, [settings.channels[i] for i in due], [_peer(start, i) for i in due]
+                    source,
+                    [settings.channels[i] for i in due],
+                    [_peer(start, i) for i in due],
+                    [start.history_wanted(i, clock()) for i in due],
                 )
             finally:
                 resolved.update(source.resolved)
@@ -187,7 +193,10 @@ async def _fetch_and_save(
             wanted = {f.key for s in read.values() for post in s.posts for f in post.files}
             stored_images = await store.check_before_write(sorted(start.media & wanted))
             with_stored, downloaded = await with_images(
-                list(read.values()), source, stored_images, seconds_left=_seconds_left(deadline)
+                list(read.values()),
+                source.download,
+                stored_images,
+                seconds_left=_seconds_left(deadline),
             )
         fetched |= {i: a for i, a in zip(due, answers, strict=True) if isinstance(a, ChannelError)}
         fetched |= dict(zip(read, with_stored, strict=True))
@@ -231,6 +240,7 @@ async def _fetch_and_save(
         stale_media=start.media - referenced,
         series=series_writes if settings.post_history_days else None,
         admin_stats={n: a.value for n, a in admin.items() if a.value is not None},
+        events=pass_events(start, names, results, now, settings.events_max),
     )
     for write in writes:
         stats = write.snapshot.stats
@@ -259,23 +269,28 @@ async def read_channels(
     source: ChannelSource,
     channels: Sequence[str],
     cached: Sequence[ResolvedChannel | None],
+    wanted: Sequence[int] = (),
 ) -> list[FetchResultLike | ChannelError]:
-    """Every channel read concurrently (the source bounds the requests in flight).
+    """Every channel read concurrently (the source bounds the requests in flight); `wanted`:
+    the messages each one's first page should hold (the young posts followed).
 
     A channel that cannot be read gives its ChannelError in its place; any other failure
     (the session, a long FloodWait, the network) stops them all and is raised.
     """
 
-    async def one(username: str, peer: ResolvedChannel | None) -> FetchResultLike | ChannelError:
+    async def one(
+        name: str, peer: ResolvedChannel | None, n: int
+    ) -> FetchResultLike | ChannelError:
         try:
-            return await source.fetch(username, peer)
+            return await source.fetch(name, peer, n)
         except ChannelError as e:
             return e
 
-    peers = list(cached) + [None] * (len(channels) - len(cached))
+    peers = [*cached, *[None] * len(channels)]  # zip stops at the channels' end
+    counts = [*wanted, *[0] * len(channels)]
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(c, p)) for c, p in zip(channels, peers, strict=False)]
+            tasks = [group.create_task(one(*r)) for r in zip(channels, peers, counts, strict=False)]
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     return [task.result() for task in tasks]
@@ -293,38 +308,6 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first real error of a task group (tasks cancelled because of it say nothing)."""
     error: BaseException = group.exceptions[0]
     return _first_error(error) if isinstance(error, BaseExceptionGroup) else error
-
-
-async def with_images(
-    snapshots: Sequence[ChannelSnapshot],
-    source: ChannelSource,
-    kept: set[str],
-    *,
-    seconds_left: float,
-) -> tuple[list[ChannelSnapshot], dict[str, bytes]]:
-    """Download the posts' images Redis does not hold yet, for all channels at once; each
-    `image` names a stored key or is null (not downloaded, or its download failed: the next
-    pass tries again).
-
-    `kept`: the images Redis holds (checked this pass). Downloads get the pass's time left
-    but DOWNLOAD_MARGIN: a slow download never fails the pass.
-    """
-    wanted = {f.key: f for snap in snapshots for post in snap.posts for f in post.files}
-    missing = [f for key, f in wanted.items() if key not in kept]
-    budget = min(DOWNLOAD_TIMEOUT, seconds_left - DOWNLOAD_MARGIN)
-    downloaded: dict[str, bytes] = {}
-    if missing and budget < 1:
-        log.warning("images: no time left in TG_TIMEOUT; %s left for the next pass", len(missing))
-    elif missing:
-        downloaded = await source.download(missing, timeout=budget)
-        log.info(
-            "images: %s downloaded, %s failed", len(downloaded), len(missing) - len(downloaded)
-        )
-    available = kept | downloaded.keys()
-    return [
-        ChannelSnapshot(stats=s.stats, posts=[p.with_images(available) for p in s.posts])
-        for s in snapshots
-    ], downloaded
 
 
 def _seconds_left(deadline: asyncio.Timeout) -> float:
@@ -353,6 +336,7 @@ async def _record_failure(
     *,
     names: Sequence[str],
     peers: dict[str, ResolvedChannel],
+    events_max: int,
 ) -> None:
     if isinstance(error, LockLost):
         return  # another pass may own the keys now: not even tg:status is ours to write
@@ -371,9 +355,10 @@ async def _record_failure(
         failed = error.failures if isinstance(error, ChannelsFailed) else [error]
         by_name = {channel_key_name(f.username): outcome_of(f) for f in failed}
         reasons.update({n: by_name[n] for n in names if n in by_name})
+    now = clock()
     status = next_status(
         start.status,
-        now=clock(),
+        now=now,
         ok=False,
         exit_code=code,
         error=one_line(message),
@@ -381,7 +366,8 @@ async def _record_failure(
         channels=reasons,
     )
     try:
-        await store.save_failure(status, token=token, peers=peers)
+        events = failure_events(start.status, reasons, now, events_max)
+        await store.save_failure(status, token=token, peers=peers, events=events)
     except (StoreError, LockLost) as e:
         log.warning("could not record the failure in tg:status: %s", e)
 

@@ -67,6 +67,7 @@ class Settings:
     media_download: str = "none"
     post_history_days: int = 7  # 0: no series of posts over time
     admin_stats_hours: int = 24  # 0: admin statistics are never read
+    events_max: int = 10_000  # tg:events' MAXLEN ~; 0: no event written
 
     @property
     def channel(self) -> str:
@@ -196,12 +197,27 @@ class Settings:
             timeout=integer("TG_TIMEOUT", 120, 1, 86_400),
             history_days=integer("TG_HISTORY_DAYS", 90, 1, 36_500),
             media_download=media_download,
-            post_history_days=integer("TG_POST_HISTORY_DAYS", 7, 0, 30),
             admin_stats_hours=integer("TG_ADMIN_STATS_HOURS", 24, 0, 168),
+            post_history_days=post_history_days(get("TG_POST_HISTORY_DAYS"), problems),
+            events_max=integer("TG_EVENTS_MAX", 10_000, 0, 1_000_000),
         )
         if problems:
             raise ConfigError("; ".join(problems))
         return settings
+
+
+def post_history_days(text: str | None, problems: list[str]) -> int:
+    """TG_POST_HISTORY_DAYS: 0 (off) or 2 to 30 (default 7). One day is refused: a series
+    kept one day never reaches its 24-hour point."""
+    value = 7 if text is None else ascii_int(text)
+    if value is not None and (value == 0 or 2 <= value <= 30):
+        return value
+    reason = ": a series kept one day never reaches its 24-hour point" if value == 1 else ""
+    problems.append(
+        f"TG_POST_HISTORY_DAYS must be 0 (off) or an integer from 2 to 30, got {shown(text)}"
+        + reason
+    )
+    return 7
 
 
 def load_environment(

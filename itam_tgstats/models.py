@@ -106,11 +106,32 @@ class Post:
 
 
 @dataclass(frozen=True)
+class PostNumbers:
+    """A whole post of the getHistory answer beyond the kept ones: what its series needs."""
+
+    id: int
+    date: int  # unix time
+    views: int
+    reactions: int  # reactions_total
+    forwards: int
+    comments: int  # comments_count
+
+
+@dataclass(frozen=True)
 class ChannelSnapshot:
     """One pass's result: the stats and the posts, newest first."""
 
     stats: ChannelStats
     posts: list[Post]
+    # Not stored as such: the other whole posts the answer held (their series, while
+    # young), and the ids of every message it held (a stored post it reaches back to but no
+    # longer holds was deleted).
+    others: tuple[PostNumbers, ...] = ()
+    message_ids: frozenset[int] = frozenset()
+
+    def with_images(self, available: set[str] | frozenset[str]) -> ChannelSnapshot:
+        """The snapshot with every `image` not in `available` set to null (see Post)."""
+        return replace(self, posts=[p.with_images(available) for p in self.posts])
 
     def to_json(self) -> dict[str, Any]:
         """`{"stats": {...}, "posts": [...]}`, as `collect --dry-run` prints it."""

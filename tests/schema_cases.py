@@ -72,6 +72,10 @@ def examples() -> dict[str, Any]:
         "channels.json": ["itatmisis", "itam_events", "itam_jobs"],
         "peer.json": {"id": 2987654321, "access_hash": -4503599627370495},
         "admin-stats.json": admin_stats_example(),
+        "event.json": {
+            "type": "post_edited", "channel": "itatmisis", "at": "2025-01-07T12:15:00+00:00",
+            "post_id": "1556", "changed": "text_html,media",
+        },
     }  # fmt: skip
 
 
@@ -111,6 +115,13 @@ def changed_many(name: str, changes: dict[tuple[Any, ...], Any]) -> Any:
 
 # (schema, path, new value, part of the error message): one change each schema must refuse.
 WRONG: list[tuple[str, tuple[Any, ...], Any, str]] = [
+    ("event.json", ("type",), "post_renamed", "is not valid under any"),
+    ("event.json", ("post_id",), 1556, "is not valid under any"),
+    ("event.json", ("post_id",), "0", "is not valid under any"),
+    ("event.json", ("changed",), DELETE, "is not valid under any"),
+    ("event.json", ("changed",), "text_html,views", "is not valid under any"),
+    ("event.json", ("at",), "2025-01-07T12:15:00Z", "is not valid under any"),
+    ("event.json", ("channel",), "@itatmisis", "is not valid under any"),
     ("status.json", ("channels", "itam_jobs", "admin_stats_at"), 0, "is not valid under any"),
     ("status.json", ("channels", "itam_jobs", "admin_stats_error"), 1, "is not of type 'string'"),
     (

@@ -41,6 +41,7 @@ KEY_SCHEMAS: list[tuple[re.Pattern[str], str, str | None]] = [
     (re.compile(r"tg:last_update"), "string", "stats.json#/properties/collected_at"),
     (re.compile(r"tg:media:[^:]+:[^:]+"), "string", None),  # raw image bytes
     (re.compile(r"tg:lock"), "string", None),  # a pass's random token
+    (re.compile(r"tg:events"), "stream", "event.json"),  # each entry's fields
 ]
 POST_ID = re.compile(r"[1-9][0-9]*")
 
@@ -222,8 +223,11 @@ def check_database(
     return problems
 
 
-def _values(client: redis.Redis, key: bytes, kind: str) -> list[tuple[str, bytes]]:
-    """(label, raw value) of each JSON value stored under `key`."""
+def _values(client: redis.Redis, key: bytes, kind: str) -> list[tuple[str, Any]]:
+    """(label, raw value) of each JSON value stored under `key` (a stream: each entry's
+    fields)."""
+    if kind == "stream":
+        return [(f" entry {i.decode()}", fields) for i, fields in client.xrange(key)]
     if kind == "string":
         value = client.get(key)
         return [("", value)] if value is not None else []
@@ -232,7 +236,16 @@ def _values(client: redis.Redis, key: bytes, kind: str) -> list[tuple[str, bytes
     return [(f" field {f.decode('utf-8', 'replace')}", v) for f, v in client.hgetall(key).items()]
 
 
-def _check(key: str, schema: str, raw: bytes, export: Export | None) -> list[str]:
+def _check(key: str, schema: str, raw: Any, export: Export | None) -> list[str]:
+    if isinstance(raw, dict):  # a stream entry's fields: strings, not JSON
+        try:
+            fields = {k.decode("utf-8"): v.decode("utf-8") for k, v in raw.items()}
+        except UnicodeDecodeError:
+            return ["not UTF-8"]
+        problems = errors_of(schema, fields)
+        if export is not None and not problems:
+            export(key, schema, fields)
+        return problems
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

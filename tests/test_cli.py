@@ -270,6 +270,7 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
                 "admin_stats": None,
             }
         },
+        "events": [],
     }
 
     assert invoke("collect").exit_code == 0
@@ -281,7 +282,8 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
     assert fresh.exit_code == 0 and fresh.stdout.startswith("ok: last update ")
     data = json.loads(invoke("show", "--json").stdout)
     assert set(data) == {
-        "stats", "posts", "last_update", "status", "history", "post_history", "channels"
+        "stats", "posts", "last_update", "status", "history", "post_history", "channels",
+        "events",
     }  # fmt: skip
     assert data["stats"] == json.loads(rdb.get(STATS_KEY)) and data["status"]["ok"] is True
     assert data["channels"]["itatmisis"]["stats"] == data["stats"]

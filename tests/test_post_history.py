@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import redis
+from pyrogram import raw
 
-from itam_tgstats.errors import ChannelError, ChannelsFailed
+from itam_tgstats.errors import ChannelError, ChannelsFailed, ConfigError
 from itam_tgstats.store.keys import (
     LOCK_KEY,
     POST_HISTORY_KEY,
@@ -187,19 +188,43 @@ def test_err24_is_the_mean_views_at_24_h_per_subscriber(
     assert pulse.stats()["err24_percent"] is None  # no subscribers: no rate
 
 
-def test_series_of_posts_no_longer_kept_are_deleted(
+def test_series_of_posts_no_longer_kept_stay_while_young_and_go_after_the_day_limit(
     redis_url: str, rdb: redis.Redis, clock: Clock
 ) -> None:
     fake = FakeTelegram()
     fake.add_channel(channel(P - HOUR, P))
-    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2")
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2", TG_POST_HISTORY_DAYS="2")
     pulse.pass_at(P + 60)
     key = channel_keys("pulse").post_history
     assert sorted(rdb.hkeys(key)) == ["1", "2"]
     fake.channels[0].messages.append(post(CHANNEL_ID, 3, "post 3", date=P + 120, views=1))
     pulse.pass_at(P + 180)
-    assert sorted(rdb.hkeys(key)) == ["2", "3"]
+    # Post 1 is no longer kept, but younger than 25 hours: it goes on gaining points.
+    assert sorted(rdb.hkeys(key)) == ["1", "2", "3"]
+    assert pulse.times(1) == [60, 180]
     assert pulse.times(2) == [60, 180]
+    # Older than 25 hours and not kept: no more points; its series stays ...
+    pulse.pass_at(P + 26 * HOUR)
+    assert pulse.times(1)[-1] < 25 * HOUR
+    assert pulse.times(2)[-1] == 26 * HOUR  # (kept: an hourly point)
+    # ... until it is older than TG_POST_HISTORY_DAYS: then it goes, with its last point.
+    pulse.pass_at(P - HOUR + 2 * DAY - 1)
+    assert "1" in rdb.hkeys(key)
+    pulse.pass_at(P - HOUR + 2 * DAY)
+    assert sorted(rdb.hkeys(key)) == ["2", "3"]
+    assert sorted(rdb.hkeys("tg:channel:pulse:post_history_last")) == ["2", "3"]
+    assert sorted(rdb.hkeys(POST_HISTORY_KEY)) == ["2", "3"]  # the first channel's mirror
+
+
+def test_a_kept_post_keeps_its_series_past_the_day_limit(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="2")
+    pulse.pass_at(P + 60, views={1: 5})
+    pulse.pass_at(P + 3 * DAY, views={1: 9})
+    assert pulse.times(1) == [60]  # no point past the limit, and the series stays
 
 
 def test_the_off_switch_deletes_the_series_and_leaves_the_fields_null(
@@ -261,7 +286,10 @@ def test_series_cost_no_telegram_call(pulse: Pulse) -> None:
 def test_a_pass_reads_each_posts_last_point_not_its_series(pulse: Pulse, rdb: redis.Redis) -> None:
     pulse.pass_at(P + DAY + 60, views={1: 10})
     summary = "tg:channel:pulse:post_history_last"
-    assert json.loads(rdb.hget(summary, "1") or "null") == pulse.series(1)[-1]
+    entry = json.loads(rdb.hget(summary, "1") or "null")
+    # The series' last point, and what a pass needs without reading the series: the post's
+    # date and its views at 1 h and 24 h (unknown: first seen a day old).
+    assert entry == {**pulse.series(1)[-1], "posted": P, "views_1h": None, "views_24h": None}
     # A series the pass cannot read back costs nothing: only the last point is read.
     rdb.hset(channel_keys("pulse").post_history, "1", "[" + "x" * 100_000 + "]")
     pulse.pass_at(P + DAY + 600, views={1: 11})  # 9 min after the last point: none added
@@ -352,17 +380,24 @@ def test_no_second_point_in_the_same_second_nor_one_older_than_the_last(pulse: P
     assert pulse.times(1) == [1200, 1201]
 
 
-def test_with_a_one_day_limit_views_after_24_hours_stay_unknown(
-    redis_url: str, rdb: redis.Redis, clock: Clock
-) -> None:
-    fake = FakeTelegram()
-    fake.add_channel(channel(P))
-    pulse = Pulse(fake, rdb, redis_url, clock, TG_POST_HISTORY_DAYS="1")
-    pulse.pass_at(P + DAY - 900, views={1: 5})
-    pulse.pass_at(P + DAY + 900, views={1: 6})
-    assert pulse.times(1) == [DAY - 900]  # no point once a day old: none after the mark
-    assert pulse.posts()[1]["views_24h"] is None
-    assert pulse.stats()["err24_percent"] is None
+@pytest.mark.parametrize("value", ["1", "31", "-1", "seven"])
+def test_a_one_day_limit_is_refused_in_one_line(redis_url: str, value: str) -> None:
+    """A series kept one day could never reach its 24-hour point."""
+    with pytest.raises(ConfigError) as caught:
+        make_settings(FakeTelegram(), redis_url, TG_POST_HISTORY_DAYS=value)
+    message = caught.value.message
+    assert "\n" not in message
+    assert message.startswith(
+        f"TG_POST_HISTORY_DAYS must be 0 (off) or an integer from 2 to 30, got {value!r}"
+    )
+    assert ("never reaches its 24-hour point" in message) is (value == "1")
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("value", "days"), [("0", 0), ("2", 2), ("30", 30), ("", 7)])
+def test_the_day_limits_accepted(redis_url: str, value: str, days: int) -> None:
+    settings = make_settings(FakeTelegram(), redis_url, TG_POST_HISTORY_DAYS=value)
+    assert settings.post_history_days == days
 
 
 @pytest.mark.foreign_values(
@@ -419,3 +454,160 @@ def test_after_a_reorder_the_original_key_holds_only_the_new_first_channels_post
     assert set(rdb.hkeys(POST_HISTORY_KEY)) == {"7"}
     assert rdb.hgetall(POST_HISTORY_KEY) == rdb.hgetall(channel_keys("beat").post_history)
     assert set(rdb.hkeys(channel_keys("pulse").post_history)) == {"1", "2"}
+
+
+# --- every young post followed ----------------------------------------------------------------
+
+
+def recording_history_limits(fake: FakeTelegram) -> list[tuple[int, int]]:
+    """(limit asked, messages answered) of every messages.getHistory call from now on."""
+    seen: list[tuple[int, int]] = []
+    real = fake.handlers[raw.functions.messages.GetHistory]
+
+    def spy(query: Any, key: bytes) -> Any:
+        answer = real(query, key)
+        seen.append((query.limit, len(answer.messages)))
+        return answer
+
+    fake.handlers[raw.functions.messages.GetHistory] = spy
+    return seen
+
+
+def last_entries(rdb: redis.Redis, name: str = "busy") -> dict[int, dict[str, Any]]:
+    """The stored series' entries: last point, `posted`, `views_1h`, `views_24h`."""
+    fields = rdb.hgetall(f"tg:channel:{name}:post_history_last")
+    return {int(k): json.loads(v) for k, v in fields.items()}
+
+
+def test_a_channel_posting_30_times_a_day_gets_every_views_24h_with_2_calls_a_pass(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """TG_POSTS_COUNT=5 keeps a post for 4 hours; its views 24 h after posting come from the
+    same getHistory answer, which asks for as many messages as cover the young posts."""
+    every = 48 * 60  # 30 posts a day
+    busy = FakeChannel(id=CHANNEL_ID, title="Busy", username="busy", participants=2000)
+    fake = FakeTelegram()
+    fake.add_channel(busy)
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_CHANNEL_USERNAME="busy")
+    limits = recording_history_limits(fake)
+    calls: list[list[str]] = []
+    for j in range(1, 2 * 96 + 1):  # a pass every 15 minutes for two days
+        now = P + j * 900
+        while len(busy.messages) * every <= j * 900:  # what was published by now
+            n = len(busy.messages) + 1
+            busy.messages.append(post(CHANNEL_ID, n, f"busy {n}", date=P + (n - 1) * every))
+        for message in busy.messages:  # views grow linearly: exact at any moment
+            message.views = (now - message.date) // 60 * (1 + message.id % 3)
+        fake.calls.clear()
+        pulse.pass_at(now)
+        calls.append(fake.api_calls)
+    assert all(c == ["channels.GetFullChannel", "messages.GetHistory"] for c in calls[1:])
+    assert max(limit for limit, _ in limits) <= 100
+    # Every post a day old by the last pass: its views 24 h after posting, exactly.
+    published = [m.id for m in busy.messages if m.date + DAY <= P + 2 * 96 * 900]
+    assert len(published) == 31
+    entries = last_entries(rdb)
+    assert {i: entries[i]["views_24h"] for i in published} == {
+        i: 1440 * (1 + i % 3) for i in published
+    }
+    # None of them is kept (5 posts are: the last 4 hours), yet ERR24 is their mean.
+    kept = pulse.posts()
+    assert min(kept) > max(published)
+    assert all(p["views_24h"] is None for p in kept.values())
+    mean = sum(1440 * (1 + i % 3) for i in published) / len(published)
+    assert pulse.stats()["err24_percent"] == round(mean / 2000 * 100, 1)
+    # Each followed post's series has its points around the 24-hour mark.
+    for i in published:
+        date = P + (i - 1) * every
+        times = [p["t"] - date for p in pulse.series(i, channel_keys("busy").post_history)]
+        assert min(times) < HOUR and any(DAY - 900 <= t < DAY for t in times), i
+        assert any(DAY <= t < 25 * HOUR for t in times), i
+
+
+def test_err24_counts_a_post_nobody_read_in_a_day_as_0(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(P, P + HOUR, participants=100))
+    pulse = Pulse(fake, rdb, redis_url, clock)
+    pulse.pass_at(P + 23 * HOUR, views={1: 0, 2: 40})
+    pulse.pass_at(P + 26 * HOUR, views={1: 0, 2: 100})
+    posts = pulse.posts()
+    assert (posts[1]["views_24h"], posts[2]["views_24h"]) == (0, 80)
+    assert pulse.stats()["err24_percent"] == 40.0  # (0 + 80) / 2 per 100 subscribers
+
+
+def test_get_history_asks_for_the_young_posts_the_last_pass_followed(
+    redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    """The limit grows to cover them, at most a page; then follows what fits."""
+    fake = FakeTelegram()
+    busy = fake.add_channel(channel(*[P + 60 * i for i in range(40)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="2")
+    limits = recording_history_limits(fake)
+    pulse.pass_at(P + HOUR)
+    assert limits[-1] == (18, 18)  # 2 posts x 4 + 10: no young post followed yet
+    assert sorted(last_entries(rdb, "pulse")) == list(range(23, 41))
+    pulse.pass_at(P + 2 * HOUR)
+    # From the oldest young post followed (23) to the newest (40), and 10 more.
+    assert limits[-1] == (40 - 23 + 1 + 10, 28)
+    assert sorted(last_entries(rdb, "pulse")) == list(range(13, 41))
+    # 100 posts published at once: the next pass asks for what the last one saw (and 10
+    # more), the one after for everything young it knows of, at most a page.
+    busy.messages += [post(CHANNEL_ID, n, "burst", date=P + 150 * 60) for n in range(41, 141)]
+    pulse.pass_at(P + 3 * HOUR)
+    assert limits[-1] == (38, 38)  # 103 to 140
+    pulse.pass_at(P + 3 * HOUR + 900)
+    assert limits[-1] == (100, 100)  # 13 to 140 do not fit: 41 to 140
+    entries = last_entries(rdb, "pulse")
+    now = P + 3 * HOUR + 900
+    assert sorted(i for i, e in entries.items() if e["t"] == now) == list(range(41, 141))
+    assert {entries[i]["t"] for i in range(13, 41)} == {P + 2 * HOUR}  # left out, kept
+    pulse.pass_at(P + 27 * HOUR)  # 13 to 40 are older than 25 hours, 41 to 140 are not
+    assert limits[-1] == (100, 100)
+    pulse.pass_at(P + 29 * HOUR)  # none young any more: what the kept posts need
+    assert limits[-1] == (18, 18)
+
+
+def test_a_channel_whose_day_does_not_fit_a_page_says_so_once_a_day(
+    redis_url: str, rdb: redis.Redis, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTelegram()
+    start = 1_760_054_400  # 2025-10-10T00:00:00+00:00
+    busy = fake.add_channel(channel(*[start + 60 * i for i in range(30)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="5")
+
+    def warned(when: int) -> list[str]:
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="itam_tgstats"):
+            pulse.pass_at(when)
+        return [
+            r.levelname for r in caplog.records if "25 hours do not fit one getHistory" in r.message
+        ]
+
+    assert warned(start + HOUR) == []
+    busy.messages += [post(CHANNEL_ID, n, "burst", date=start + HOUR) for n in range(31, 161)]
+    # 121 to 160 read (what the last pass saw, and 10 more); now 1 to 160 are young, more
+    # than a page holds: said when it begins ...
+    assert warned(start + 2 * HOUR) == ["WARNING"]
+    assert warned(start + 3 * HOUR) == ["DEBUG"]
+    assert warned(start + 4 * HOUR) == ["DEBUG"]
+    assert warned(start + DAY + 10) == ["WARNING"]  # ... and on each day's first pass
+    assert warned(start + DAY + 900) == ["DEBUG"]
+    assert warned(start + 2 * DAY) == []  # the burst is older than 25 hours now
+
+
+def test_a_hundred_young_posts_fit_a_page_and_are_not_said_not_to(
+    redis_url: str, rdb: redis.Redis, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = FakeTelegram()
+    fake.add_channel(channel(*[P + 9 * i for i in range(100)]))
+    pulse = Pulse(fake, rdb, redis_url, clock, TG_POSTS_COUNT="100")
+    limits = recording_history_limits(fake)
+    with caplog.at_level("DEBUG", logger="itam_tgstats"):
+        for n in range(3):
+            pulse.pass_at(P + HOUR + 900 * n)
+    # 100 young posts (and room for 10 more): a page holds them all, nothing is left out.
+    assert not [r for r in caplog.records if "do not fit" in r.message]
+    assert limits[-1] == (100, 100)
+    assert len(last_entries(rdb, "pulse")) == 100

@@ -60,7 +60,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 VALUE_SCHEMAS = (
     "stats.json", "posts.json", "post.json", "media-item.json", "link-preview.json", "poll.json",
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
-    "channels.json", "peer.json", "admin-stats.json",
+    "channels.json", "peer.json", "admin-stats.json", "event.json",
 )  # fmt: skip
 
 
@@ -229,7 +229,8 @@ def test_the_doc_links_every_schema_and_every_key_to_one() -> None:
         assert f"(schema/{path.name})" in text, path.name
     rows = [line for line in text.splitlines() if line.startswith("| `tg:")]
     for key in ("tg:channel:stats", "tg:channel:posts", "tg:channel:history",
-                "tg:channel:post_history", "tg:channels", "tg:status", "tg:peer:"):  # fmt: skip
+                "tg:channel:post_history", "tg:channels", "tg:status", "tg:peer:",
+                "tg:events"):  # fmt: skip
         assert any(r.startswith(f"| `{key}") and "(schema/" in r for r in rows), key
     assert "../" not in text  # the doc stands on its own: links stay inside the repository
     for target in re.findall(r"\]\((schema/[^)#]+)", text):
@@ -383,6 +384,11 @@ def written(redis_server: RedisServer) -> dict[str, list[Any]]:
                 stored = [json.loads(m) for m in client.zrange(raw_key, 0, -1)]
             elif kind == "hash":
                 stored = [json.loads(v) for v in client.hvals(raw_key)]
+            elif kind == "stream":  # each entry's fields, strings
+                stored = [
+                    {k.decode(): v.decode() for k, v in fields.items()}
+                    for _, fields in client.xrange(raw_key)
+                ]
             else:
                 stored = [json.loads(client.get(raw_key) or b"null")]
             values[schema] += stored

@@ -10,11 +10,13 @@ from rich.text import Text
 
 from itam_tgstats.commands.admin_view import admin_lines
 from itam_tgstats.commands.show import (
+    VIEW_EVENTS,
     channel_detail,
     channels_of,
     check_update,
     deltas,
     engagement,
+    events_of,
     history_points,
     human_age,
     signed,
@@ -76,6 +78,25 @@ def render(
         console.print(_posts_table(posts, now, ascii_only=ascii_only))
     elif isinstance(posts, list):
         console.print(Text("no posts in the channel"))
+    names = list(channels_of(view))
+    channel_name = name or (names[0] if names else "")
+    recent = events_of(view, channel_name)[:VIEW_EVENTS]
+    if recent:
+        console.print(Text(f"last events of @{plain(channel_name)} (newest first)"))
+        console.print(events_table(recent, ascii_only=ascii_only))
+
+
+def events_table(events: list[dict[str, Any]], *, ascii_only: bool = False) -> Table:
+    """A channel's entries of `tg:events`: time, type, post, and what changed or failed."""
+    table = Table(box=None, header_style="bold")
+    for column in ("time (UTC)", "event", "post", "detail"):
+        table.add_column(column, overflow="fold" if ascii_only else "ellipsis")
+    for event in events:
+        detail = event.get("changed") or event.get("error") or ""
+        cells = (event.get("at", "?"), event.get("type", "?"), event.get("post_id", "-"), detail)
+        # Text, not str: a cell given as str would be read as rich markup.
+        table.add_row(*(Text(plain(c)) for c in cells))
+    return table
 
 
 def channels_table(view: dict[str, Any], now: float, *, ascii_only: bool = False) -> Table:

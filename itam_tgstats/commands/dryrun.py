@@ -76,9 +76,7 @@ async def dry_run(
                 await store.release(token)
         await store.aclose()
     snapshots = {
-        channel_key_name(c): ChannelSnapshot(
-            stats=r.snapshot.stats, posts=[p.with_images(set()) for p in r.snapshot.posts]
-        )
+        channel_key_name(c): r.snapshot.with_images(set())
         for c, r in zip(settings.channels, results, strict=True)
         if not isinstance(r, ChannelError)
     }

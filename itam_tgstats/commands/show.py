@@ -14,15 +14,16 @@ from itam_tgstats.store.status import LATEST_TIME, parse_time
 
 
 async def read_view(
-    settings: Settings, *, series: bool = False, admin_stats: bool = False
+    settings: Settings, *, series: bool = False, admin_stats: bool = False, events: bool = False
 ) -> dict[str, Any]:
     """Everything `show` displays for the configured channels, read in one round trip;
     with `series`, the posts' series too (`--json`, `--post`); with `admin_stats`, each
-    channel's statistics for admins (not the health check)."""
+    channel's statistics for admins; with `events`, the newest entries of `tg:events`
+    (neither for the health check)."""
     store = Store(settings.redis_url)
     try:
         names = [channel_key_name(c) for c in settings.channels]
-        return await store.read_all(names, series=series, admin_stats=admin_stats)
+        return await store.read_all(names, series=series, admin_stats=admin_stats, events=events)
     finally:
         await store.aclose()
 
@@ -164,7 +165,8 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
     The original keys describe the first channel; `channels` gives every configured
     channel's `{"stats", "posts", "history", "post_history", "admin_stats"}` by key name
     (the first one's too); `post_history` maps each post id to its series (read with
-    `series`); `admin_stats`, the channel's statistics for admins (null: none stored).
+    `series`); `admin_stats`, the channel's statistics for admins (null: none stored);
+    `events`: the newest JSON_EVENTS entries of `tg:events`, oldest first.
     Control characters are escaped (`\\u009b`); `ascii_only` escapes what is not ASCII too
     (`\\u0442`), for outputs that cannot carry it.
     """
@@ -174,7 +176,21 @@ def json_view(view: dict[str, Any], *, ascii_only: bool = False) -> str:
         name: {k: channel.get(k) for k in CHANNEL_VALUES}
         for name, channel in channels_of(view).items()
     }
+    data["events"] = events_of(view)[:JSON_EVENTS][::-1]
     return escapes.dumps(data, ascii_only=ascii_only)
+
+
+# `show --json` gives the newest 50 entries of `tg:events` (oldest first, as the stream
+# holds them); the view, a channel's newest 10.
+JSON_EVENTS = 50
+VIEW_EVENTS = 10
+
+
+def events_of(view: dict[str, Any], channel: str | None = None) -> list[dict[str, Any]]:
+    """The entries of `tg:events` read, newest first: all, or `channel`'s."""
+    found = view.get("events")
+    entries = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+    return [e for e in entries if channel is None or e.get("channel") == channel]
 
 
 # --- growth ------------------------------------------------------------------------------------
@@ -284,7 +300,7 @@ def post_series(view: dict[str, Any], name: str | None, post_id: int) -> list[di
     if not readable:
         where = f"@{name}" if name else "the first channel"
         raise ConfigError(
-            f"post {post_id} of {where} has no series (only kept posts younger than "
+            f"post {post_id} of {where} has no series (only posts kept or younger than "
             "TG_POST_HISTORY_DAYS have one)"
         )
     return sorted(readable, key=lambda p: p["t"])

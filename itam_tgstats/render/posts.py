@@ -11,7 +11,7 @@ from typing import Any
 
 from pyrogram import raw
 
-from itam_tgstats.models import ChannelStats, Post, iso_utc, marked_channel_id
+from itam_tgstats.models import ChannelStats, Post, PostNumbers, iso_utc, marked_channel_id
 from itam_tgstats.render.cards import channel_username
 from itam_tgstats.render.fields import render_post
 from itam_tgstats.render.media import media_type
@@ -126,6 +126,21 @@ def build_posts(
         build_post(g, username, channel_id, chats=chats, users=users, max_side=max_side)
         for g in group_posts(messages)[:count]
     ]
+
+
+def post_numbers(items: Sequence[Any]) -> PostNumbers:
+    """A post's numbers (as `build_post` counts them), without rendering it: for the posts
+    of the answer beyond the kept ones, whose series go on while they are young."""
+    first = items[0]
+    carrier = next((m for m in items if getattr(m.reactions, "results", None)), first)
+    return PostNumbers(
+        id=first.id,
+        date=int(first.date),
+        views=max(int(m.views or 0) for m in items),
+        reactions=sum(parse_reactions(carrier.reactions).values()),
+        forwards=max(int(m.forwards or 0) for m in items),
+        comments=max(comments_count(m) for m in items),
+    )
 
 
 def build_stats(

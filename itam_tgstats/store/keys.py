@@ -20,6 +20,8 @@ PEER_KEY_PREFIX = "tg:peer:"
 MEDIA_KEY_PREFIX = "tg:media:"
 
 CHANNELS_KEY = "tg:channels"
+# A Redis Stream: what each pass changed (see store/events.py).
+EVENTS_KEY = "tg:events"
 
 SNAPSHOT_KEYS = (STATS_KEY, POSTS_KEY, LAST_UPDATE_KEY)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from itam_tgstats.store.connection import Connection
 from itam_tgstats.store.keys import (
+    EVENTS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
     POST_HISTORY_KEY,
@@ -19,18 +20,29 @@ from itam_tgstats.store.keys import (
 )
 from itam_tgstats.store.start import is_post_id
 
+# `show` reads this many of the newest `tg:events` entries (the view shows a channel's 10
+# newest among them, `--json` the 50 newest).
+EVENTS_READ = 1000
+
 
 class ShowReads(Connection):
     """The reads of `show` and the health check."""
 
-    async def read_all(
-        self, names: Sequence[str] = (), *, series: bool = False, admin_stats: bool = False
+    async def read_all(  # noqa: PLR0912 - reworked with the bounded reads
+        self,
+        names: Sequence[str] = (),
+        *,
+        series: bool = False,
+        admin_stats: bool = False,
+        events: bool = False,
     ) -> dict[str, Any]:
         """What `show` needs, in one round trip: stats, posts, last_update, status, history
         (the original keys), and `channels`: each configured channel's key name (in order)
         to its `{"stats", "posts", "history"}`. With `series`, each of those also has
         `post_history` (post id → its points), which the health check never reads; with
-        `admin_stats`, `admin_stats` (the channel's statistics for admins, or None).
+        `admin_stats`, `admin_stats` (the channel's statistics for admins, or None). With
+        `events`, `events`: the newest EVENTS_READ entries of `tg:events`, newest first (each
+        `{"id", "type", "channel", "at", …}`; none when it is missing or not a stream).
 
         One MULTI/EXEC, so every value comes from the same passes. Before this version's
         first pass only the original keys exist: the first channel falls back to them while
@@ -56,7 +68,14 @@ class ShowReads(Connection):
             if admin_stats:
                 for name in names:
                     pipe.get(admin_stats_key(name))
-            stats, posts, last_update, status, history, *rest = await pipe.execute()
+            if events:
+                pipe.xrevrange(EVENTS_KEY, count=EVENTS_READ)
+            answers = await pipe.execute(raise_on_error=False)
+            entries = answers.pop() if events else []
+            for answer in answers:
+                if isinstance(answer, Exception):
+                    raise answer
+        stats, posts, last_update, status, history, *rest = answers
         admin_values = rest[len(rest) - len(names) :] if admin_stats else []
         original = {
             "stats": loads_or_text(stats),
@@ -81,12 +100,16 @@ class ShowReads(Connection):
                     channels[name]["post_history"] = series_values(values[3])
             if admin_stats:
                 channels[name]["admin_stats"] = loads_or_text(admin_values[position])
-        return {
+        view = {
             **original,
             "last_update": last_update,
             "status": loads_or_text(status),
             "channels": channels,
         }
+        if events:
+            listed = entries if isinstance(entries, list) else []  # a foreign key: none
+            view["events"] = [{"id": i, **fields} for i, fields in listed]
+        return view
 
 
 def history_values(members: Iterable[str]) -> list[dict[str, Any]]:

@@ -39,9 +39,10 @@ return 0
 
 
 # ARGV from `first`: reset ("1": start the series afresh, the name now is another channel's),
-# n, the n post ids whose series stay, then (post id, point JSON) pairs to append. Fields
-# of posts no longer kept are deleted; each point is appended to its post's array and,
-# when `last` names the channel's last-points hash, recorded there too.
+# n, the n post ids whose series stay, m, m (post id, point JSON) pairs to append, then
+# (post id, entry JSON) pairs for the last-points hash. Fields of the other posts are
+# deleted; each point is appended to its post's array; when `last` names the channel's
+# last-points hash, the entries are set there.
 _APPLY_SERIES = """
 local function hash_only(key)
     if redis.call('type', key).ok ~= 'hash' then redis.call('del', key) end
@@ -61,14 +62,18 @@ local function apply(key, first, last)
             if not kept[field] then redis.call('hdel', k, field) end
         end
     end
-    for i = first + n + 2, #ARGV, 2 do
+    local m = tonumber(ARGV[first + n + 2])
+    local entries = first + n + 3 + 2 * m
+    for i = first + n + 3, entries - 1, 2 do
         local old = redis.call('hget', key, ARGV[i])
         if old then
             redis.call('hset', key, ARGV[i], string.sub(old, 1, -2) .. ',' .. ARGV[i + 1] .. ']')
         else
             redis.call('hset', key, ARGV[i], '[' .. ARGV[i + 1] .. ']')
         end
-        if last then redis.call('hset', last, ARGV[i], ARGV[i + 1]) end
+    end
+    if last then
+        for i = entries, #ARGV, 2 do redis.call('hset', last, ARGV[i], ARGV[i + 1]) end
     end
 end
 """
@@ -112,5 +117,13 @@ return 1
 def series_arguments(series: SeriesWrite) -> list[str]:
     """APPEND_SERIES_SCRIPT's arguments for one channel's series changes."""
     pairs = [str(x) for post_id, point in series.appended.items() for x in (post_id, point)]
+    entries = [str(x) for post_id, entry in series.last.items() for x in (post_id, entry)]
     reset = "1" if series.reset else "0"
-    return [reset, str(len(series.kept)), *map(str, series.kept), *pairs]
+    return [
+        reset,
+        str(len(series.kept)),
+        *map(str, series.kept),
+        str(len(series.appended)),
+        *pairs,
+        *entries,
+    ]

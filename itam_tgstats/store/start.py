@@ -20,7 +20,7 @@ from itam_tgstats.store.keys import (
     last_points_key,
     loads_or_text,
 )
-from itam_tgstats.store.series import Point, parse_point, stored_marks
+from itam_tgstats.store.series import Followed, history_wanted, parse_followed, stored_marks
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,22 @@ class PassStart:
     original_media: frozenset[str] = frozenset()
     # Per configured channel, its stored posts' settled views at 1 h and 24 h, by post id.
     channel_marks: tuple[dict[int, tuple[int | None, int | None]], ...] = ()
-    # Per configured channel, each kept post's last point (its series' last), by post id.
-    channel_last_points: tuple[dict[int, Point], ...] = ()
+    # Per configured channel, each stored series' entry (its last point, the post's date and
+    # settled views), by post id.
+    channel_last_points: tuple[dict[int, Followed], ...] = ()
     # Per configured channel, the channel id its own stored stats name (None: none stored):
     # what is stored under a name is another channel's when the name changed hands.
     channel_ids: tuple[int | None, ...] = ()
+    # Per configured channel, its stored posts as read (None when missing): what the events
+    # of the pass compare the new posts with.
+    channel_posts: tuple[Any, ...] = ()
+
+    def history_wanted(self, index: int, now: float) -> int:
+        """How many of the newest messages channel `index`'s first getHistory page must
+        hold to reach the young posts the last pass followed (0: no young post)."""
+        if index >= len(self.channel_last_points):
+            return 0
+        return history_wanted(self.channel_last_points[index], self.channel_marks[index], now)
 
     @property
     def peer(self) -> ResolvedChannel | None:
@@ -163,6 +174,7 @@ def pass_start(locked: bool, values: list[Any], *, peers: int, names: int) -> Pa
         channel_marks=tuple(stored_marks(posts) for posts in stored),
         channel_last_points=tuple(last_points(v or {}) for v in last_values),
         channel_ids=tuple(channel_id_of(loads_or_text(v)) for v in stats_values),
+        channel_posts=tuple(stored),
     )
 
 
@@ -177,9 +189,9 @@ def is_post_id(field: str) -> bool:
     return field.isascii() and field.isdigit() and len(field) <= 19
 
 
-def last_points(fields: Mapping[str, str]) -> dict[int, Point]:
-    """A last-points hash as post id → Point; unreadable fields are left out."""
-    points = {int(k): parse_point(v) for k, v in fields.items() if is_post_id(k)}
+def last_points(fields: Mapping[str, str]) -> dict[int, Followed]:
+    """A last-points hash as post id → its entry; unreadable fields are left out."""
+    points = {int(k): parse_followed(v) for k, v in fields.items() if is_post_id(k)}
     return {k: p for k, p in points.items() if p is not None}
 
 

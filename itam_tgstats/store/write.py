@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,9 +12,11 @@ from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelError
 from itam_tgstats.models import ChannelSnapshot, ResolvedChannel
 from itam_tgstats.store.connection import Connection
+from itam_tgstats.store.events import EventBatch
 from itam_tgstats.store.keys import (
     ADMIN_STATS_KEY,
     CHANNELS_KEY,
+    EVENTS_KEY,
     HISTORY_KEY,
     LAST_UPDATE_KEY,
     LOCK_KEY,
@@ -36,9 +39,11 @@ from itam_tgstats.store.scripts import (
     RELEASE_LOCK_SCRIPT,
     series_arguments,
 )
-from itam_tgstats.store.series import SeriesWrite, advance
+from itam_tgstats.store.series import DAY, HISTORY_PAGE, SeriesWrite, advance, fits_a_page
 from itam_tgstats.store.start import PassStart
+from itam_tgstats.store.status import parse_time
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -78,6 +83,7 @@ class PassWrites(Connection):
         stale_media: Iterable[str] = (),
         series: Mapping[str, SeriesWrite] | None = None,
         admin_stats: Mapping[str, dict[str, Any]] | None = None,
+        events: EventBatch | None = None,
     ) -> None:
         """Write everything of one pass and release its lock in ONE MULTI/EXEC.
 
@@ -86,7 +92,8 @@ class PassWrites(Connection):
         `stale_media`: image keys no kept post references any more, deleted here;
         `series`: each written channel's posts' series changes, by name (None: series are
         off, and every configured channel's are deleted); `admin_stats`: the admin
-        statistics read this pass, by name (the others keep theirs).
+        statistics read this pass, by name (the others keep theirs); `events`: what the pass
+        appends to `tg:events`.
         """
         async with self._locked_transaction("writing the snapshot") as pipe:
             histories = [
@@ -151,6 +158,7 @@ class PassWrites(Connection):
             queue_admin_stats(pipe, names, admin_stats or {}, any(w.first for w in written))
             pipe.set(CHANNELS_KEY, dumps(list(names)))
             pipe.set(STATUS_KEY, dumps(status))
+            append_events(pipe, events)
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
@@ -161,11 +169,14 @@ class PassWrites(Connection):
         *,
         token: str,
         peers: Mapping[str, ResolvedChannel] | None = None,
+        events: EventBatch | None = None,
     ) -> None:
-        """Record a failed pass (`tg:status`, and the channels it did resolve: the next pass
-        must not resolve them again) and release its lock, in one MULTI/EXEC."""
+        """Record a failed pass (`tg:status`, the channels that failed after a success in
+        `tg:events`, and the channels it did resolve: the next pass must not resolve them
+        again) and release its lock, in one MULTI/EXEC."""
         async with self._locked_transaction("recording the failure") as pipe:
             pipe.set(STATUS_KEY, dumps(status))
+            append_events(pipe, events)
             for key, channel in (peers or {}).items():
                 pipe.set(key, dumps({"id": channel.id, "access_hash": channel.access_hash}))
             pipe.eval(RELEASE_LOCK_SCRIPT, 1, LOCK_KEY, token)
@@ -208,6 +219,8 @@ def over_time(
         )
         if changes is not None:
             series[name] = changes
+            wanted = start.history_wanted(index, now)
+            log_young_window(name, changes, wanted, start.status, now)
         writes.append(ChannelWrite(name=name, snapshot=snapshot, first=index == 0))
     return writes, series
 
@@ -215,3 +228,36 @@ def over_time(
 def _at(values: Sequence[T], index: int, default: T) -> T:
     """`values[index]`, or `default` past its end (a PassStart read for fewer channels)."""
     return values[index] if index < len(values) else default
+
+
+def append_events(pipe: Any, events: EventBatch | None) -> None:
+    """XADD each entry to `tg:events`, trimmed to about `events.maxlen` (nothing when there
+    is no entry: TG_EVENTS_MAX=0 leaves an existing stream alone)."""
+    if events is None or not events.entries:
+        return
+    # XADD on a key of another type would fail inside EXEC, the rest applied without it.
+    pipe.eval(ENSURE_TYPES_SCRIPT, 1, EVENTS_KEY, "stream")
+    for event in events.entries:
+        pipe.xadd(EVENTS_KEY, event.fields(), maxlen=events.maxlen, approximate=True)
+
+
+def log_young_window(name: str, changes: SeriesWrite, wanted: int, status: Any, now: int) -> None:
+    """Said when a channel's young posts need more than one getHistory page (`changes`
+    says after this pass, `wanted` said before it): it follows the newest that fit. At
+    WARNING when that begins, and on the UTC day's first pass (by the previous pass's time
+    in `tg:status`) while it lasts; at DEBUG on the other passes."""
+    if changes.left_out:
+        log.debug("@%s: %s young posts not reached this pass", name, changes.left_out)
+    if fits_a_page(changes.wanted_next):
+        return
+    values = status if isinstance(status, dict) else {}
+    times = [parse_time(values.get(k)) for k in ("last_success_at", "last_failure_at")]
+    previous = max((int(t) for t in times if t is not None), default=None)
+    first_today = previous is None or previous // DAY != now // DAY
+    log.log(
+        logging.WARNING if first_today or fits_a_page(wanted) else logging.DEBUG,
+        "@%s: its posts of the last 25 hours do not fit one getHistory page (%s messages); "
+        "the newest that fit are followed, the others get no views_24h (said once a day)",
+        name,
+        HISTORY_PAGE,
+    )

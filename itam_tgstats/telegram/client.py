@@ -30,6 +30,7 @@ from itam_tgstats.errors import (
 )
 from itam_tgstats.models import AdminStatsRead, ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.render import build_posts, build_stats, complete_posts, history_total
+from itam_tgstats.render.posts import group_posts, post_numbers
 from itam_tgstats.telegram.dc_sessions import DcSessions
 from itam_tgstats.telegram.stats import STATS_TIMEOUT, read_admin_stats
 
@@ -162,14 +163,20 @@ class TelegramSource:
         self.resolved[username] = resolved
         return resolved, channel
 
-    async def fetch(self, username: str, cached: ResolvedChannel | None) -> FetchResult:
+    async def fetch(
+        self, username: str, cached: ResolvedChannel | None, messages: int = 0
+    ) -> FetchResult:
         """A snapshot of the channel, using `cached` when given (resolving again once if stale);
         with its admin statistics when they are due (`admin_stats_at`) and this account may
-        view them."""
+        view them.
+
+        `messages`: how many of the newest messages the first getHistory page should hold
+        at least (the young posts the last pass followed; at most a page is asked for).
+        """
         resolved = cached is None
         channel = cached if cached is not None else (await self.resolve(username))[0]
         try:
-            snapshot, full_chat = await self._snapshot(username, channel)
+            snapshot, full_chat = await self._snapshot(username, channel, messages)
         except tg.RPCError as e:
             # A cached access hash may be stale, or bound to the session that received it
             # (then Telegram says CHANNEL_PRIVATE): resolve once more before giving up.
@@ -178,7 +185,7 @@ class TelegramSource:
             log.info("cached peer of @%s rejected (%s); resolving again", username, e.ID)
             channel, resolved = (await self.resolve(username))[0], True
             try:
-                snapshot, full_chat = await self._snapshot(username, channel)
+                snapshot, full_chat = await self._snapshot(username, channel, messages)
             except tg.RPCError as e2:
                 raise channel_error(username, e2) from None
         admin_stats = await read_admin_stats(
@@ -193,7 +200,7 @@ class TelegramSource:
         return FetchResult(snapshot, channel, resolved, admin_stats)
 
     async def _snapshot(
-        self, username: str, channel: ResolvedChannel
+        self, username: str, channel: ResolvedChannel, young: int = 0
     ) -> tuple[ChannelSnapshot, Any]:
         """The channel's snapshot, and its channels.getFullChannel `full_chat`."""
         posts_wanted = self.settings.posts_count
@@ -201,8 +208,9 @@ class TelegramSource:
             channel_id=channel.id, access_hash=channel.access_hash
         )
         peer = raw.types.InputPeerChannel(channel_id=channel.id, access_hash=channel.access_hash)
-        # Enough for albums (up to 10 items) and service messages among the newest posts.
-        limit = min(HISTORY_PAGE_MAX, posts_wanted * 4 + 10)
+        # Enough for albums (up to 10 items) and service messages among the newest posts, and
+        # for the young posts the last pass followed (`young` messages), in one page.
+        limit = min(HISTORY_PAGE_MAX, max(posts_wanted * 4 + 10, young))
         full, history = await _gather(
             self.invoke(raw.functions.channels.GetFullChannel(channel=input_channel)),
             self.invoke(_history_query(peer, offset_id=0, limit=limit)),
@@ -248,11 +256,15 @@ class TelegramSource:
                 users=users,
                 max_side=self.settings.media_max_side,
             )
+            whole = group_posts(messages)[: complete_posts(messages, exhausted)]
+            others = tuple(post_numbers(g) for g in whole[posts_wanted:])
         except Exception as e:  # a bug in parsing one channel fails that channel alone
             raise ChannelParseError(
                 username, f"unexpected error while reading @{username}: {describe(e)}"
             ) from e
-        return ChannelSnapshot(stats=stats, posts=posts), full.full_chat
+        ids = frozenset(m.id for m in messages)
+        snapshot = ChannelSnapshot(stats=stats, posts=posts, others=others, message_ids=ids)
+        return snapshot, full.full_chat
 
     async def download(self, files: Sequence[MediaFile], *, timeout: float) -> dict[str, bytes]:
         """The files' bytes by key, within `timeout` seconds; a file that fails is left out

@@ -197,7 +197,8 @@ def test_show_command_over_redis(env: dict[str, str], rdb: redis.Redis) -> None:
     assert result.stdout.isascii()  # not a terminal: plain ASCII
     data = json.loads(CliRunner().invoke(app, ["show", "--json"]).stdout)
     assert set(data) == {
-        "stats", "posts", "last_update", "status", "history", "post_history", "channels"
+        "stats", "posts", "last_update", "status", "history", "post_history", "channels",
+        "events",
     }  # fmt: skip
     assert data["history"] == view["history"]  # oldest first
     # the one configured channel, read from the original keys (no per-channel keys yet)

@@ -64,7 +64,7 @@ def test_post_without_a_series_is_one_line_exit_2(passes: tuple[FakeTelegram, Cl
     missing = runner.invoke(app, ["show", "--post", "99"])
     assert (missing.exit_code, missing.stdout) == (2, "")
     assert missing.stderr == (
-        "error: post 99 of the first channel has no series (only kept posts younger than "
+        "error: post 99 of the first channel has no series (only posts kept or younger than "
         "TG_POST_HISTORY_DAYS have one)\n"
     )
     for other in (["--json"], ["--check"]):
@@ -109,18 +109,30 @@ def test_the_health_check_never_reads_a_series(
     real = Store.read_all
 
     async def recording(
-        self: Store, names: object = (), *, series: bool = False, admin_stats: bool = False
+        self: Store,
+        names: object = (),
+        *,
+        series: bool = False,
+        admin_stats: bool = False,
+        events: bool = False,
     ) -> object:
-        asked.append((series, admin_stats))
-        return await real(self, names, series=series, admin_stats=admin_stats)  # type: ignore[arg-type]
+        asked.append((series, admin_stats, events))
+        return await real(  # type: ignore[arg-type]
+            self, names, series=series, admin_stats=admin_stats, events=events
+        )
 
     monkeypatch.setattr(Store, "read_all", recording)
     runner.invoke(app, ["show", "--check"])
     runner.invoke(app, ["show"])
     runner.invoke(app, ["show", "--json"])
     runner.invoke(app, ["show", "--post", "2"])
-    # Nor the admin statistics: --check reads neither.
-    assert asked == [(False, False), (False, True), (True, True), (True, True)]
+    # (series, admin statistics, events): the health check reads none of them.
+    assert asked == [
+        (False, False, False),
+        (False, True, True),
+        (True, True, True),
+        (True, True, True),
+    ]
 
 
 @pytest.mark.foreign_values("tg:channel:pulse:post_history", "tg:channel:post_history")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from itam_tgstats.models import Post
 from itam_tgstats.store.series import (
     DAY,
     HOUR,
@@ -42,6 +41,23 @@ def test_gains_point(age: int, last_age: int | None, days: int, gains: bool) -> 
     assert gains_point(age, last, NOW, days) is gains
 
 
+@pytest.mark.parametrize(
+    ("age", "last_age", "gains"),
+    [
+        (DAY + 60, 120, True),  # the first pass past the 24-hour mark: views_24h settles
+        (DAY + 60, 30, False),  # a point past the mark already: hourly again
+        (DAY + 60, HOUR, True),
+        (DAY - 60, 30, True),  # younger than a day: every pass
+    ],
+)
+def test_a_post_no_longer_kept_gains_its_point_past_the_24_hour_mark(
+    age: int, last_age: int, gains: bool
+) -> None:
+    last = point(NOW - last_age, 1)
+    assert gains_point(age, last, NOW, 7, kept=False) is gains
+    assert gains_point(age, last, NOW, 7) is (gains and (age < DAY or last_age >= HOUR))
+
+
 def test_interpolate_between_and_at_points() -> None:
     assert interpolate(150, point(100, 10), point(200, 20)) == 15
     assert interpolate(100, point(100, 10), point(200, 20)) == 10
@@ -64,15 +80,15 @@ def test_views_at_a_mark() -> None:
 
 
 def test_err24_percent() -> None:
-    def p(views_24h: int | None) -> Post:
-        return Post(id=1, text="", date="", views=0, forwards=0, views_24h=views_24h)
-
-    assert err24_percent([p(100), p(300), p(None)], 1000) == 20.0
-    assert err24_percent([p(1), p(2)], 3) == 50.0
-    assert err24_percent([p(1)], 3) == 33.3
-    assert err24_percent([p(None)], 1000) is None
-    assert err24_percent([p(10)], 0) is None
+    assert err24_percent([100, 300, None], 1000) == 20.0
+    assert err24_percent([1, 2], 3) == 50.0
+    assert err24_percent([1], 3) == 33.3
+    assert err24_percent([None], 1000) is None
+    assert err24_percent([10], 0) is None
     assert err24_percent([], 10) is None
+    # A post nobody read in a day counts as 0: it lowers the mean, it is not left out.
+    assert err24_percent([0, 300], 1000) == 15.0
+    assert err24_percent([0], 1000) == 0.0
 
 
 def test_points_read_back_and_garbage_is_skipped() -> None:
