@@ -66,6 +66,10 @@ def examples() -> dict[str, Any]:
             {"t": 1736091000, "views": 130, "reactions": 4, "forwards": 0, "comments": 1},
             {"t": 1736091900, "views": 260, "reactions": 11, "forwards": 2, "comments": 3},
         ],
+        "post-history-last.json": {
+            "t": 1736091000, "views": 130, "reactions": 4, "forwards": 0, "comments": 1,
+            "posted": 1736090000, "views_1h": 120, "views_24h": None,
+        },
         "post-history-point.json": {
             "t": 1736091000, "views": 130, "reactions": 4, "forwards": 0, "comments": 1,
         },
@@ -247,6 +251,8 @@ WRONG: list[tuple[str, tuple[Any, ...], Any, str]] = [
     ("history-point.json", ("subscribers",), "5500", "is not of type 'integer'"),
     ("history-point.json", ("subscribers",), -5500, "less than the minimum"),
     ("history-point.json", ("posts",), DELETE, "'posts' is a required property"),
+    ("post-history-last.json", ("views_24h",), -1, "is not valid under any"),
+    ("post-history-last.json", ("posted",), "1736090000", "is not valid under any"),
     ("post-history-point.json", ("views",), None, "None is not of type 'integer'"),
     ("post-history-point.json", ("views",), -130, "less than the minimum"),
     ("post-history-point.json", ("t",), "1736091000", "is not of type 'integer'"),

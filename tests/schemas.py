@@ -32,7 +32,7 @@ KEY_SCHEMAS: list[tuple[re.Pattern[str], str, str | None]] = [
     (re.compile(rf"tg:channel:{_NAME}history"), "zset", "history-point.json"),
     (re.compile(rf"tg:channel:{_NAME}post_history"), "hash", "post-history.json"),
     # each kept post's last point (the pass reads these, not the whole series)
-    (re.compile(r"tg:channel:[^:]+:post_history_last"), "hash", "post-history-point.json"),
+    (re.compile(r"tg:channel:[^:]+:post_history_last"), "hash", "post-history-last.json"),
     (re.compile(rf"tg:channel:{_NAME}admin_stats"), "string", "admin-stats.json"),
     (re.compile(r"tg:status"), "string", "status.json"),
     (re.compile(r"tg:channels"), "string", "channels.json"),

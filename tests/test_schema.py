@@ -60,6 +60,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 VALUE_SCHEMAS = (
     "stats.json", "posts.json", "post.json", "media-item.json", "link-preview.json", "poll.json",
     "status.json", "history-point.json", "post-history.json", "post-history-point.json",
+    "post-history-last.json",
     "channels.json", "peer.json", "admin-stats.json", "event.json",
 )  # fmt: skip
 
