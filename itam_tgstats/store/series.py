@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from itam_tgstats.models import ChannelSnapshot, Post
+from itam_tgstats.store.status import CLOCK_SKEW
 
 HOUR = 3600
 DAY = 86_400
@@ -54,7 +55,7 @@ def parse_point(value: Any) -> Point | None:
     """A stored point (JSON text or an already parsed object); None when unreadable."""
     try:
         data = json.loads(value) if isinstance(value, str | bytes) else value
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested ~1,000 deep
         return None
     if not isinstance(data, dict):
         return None
@@ -87,9 +88,11 @@ def gains_point(age: float, last: Point | None, now: int, days: int) -> bool:
     """Whether a post of this age gains a point this pass (see the module docstring)."""
     if age >= days * DAY:
         return False
-    if last is None:
+    if last is None or last.t > now + CLOCK_SKEW:
+        # A last point further ahead than a clock's drift (a clock that was ahead, foreign
+        # data) is no reason to skip one: the points ahead are dropped as it is appended.
         return True
-    if now <= last.t:  # a second pass in the same second, or the clock went back
+    if now <= last.t:  # a second pass in the same second, or the clock went back a little
         return False
     return age < EVERY_PASS_FOR or now - last.t >= SPACING_AFTER
 
@@ -160,6 +163,8 @@ def advance(
         new = Point.of(post, now) if gains_point(now - date, last, now, days) else None
         if new is not None:
             appended[post.id] = new.to_json()
+            if last is not None and last.t > now + CLOCK_SKEW:
+                last = None  # dropped from the series with the points ahead of this one
         hour, day = stored.get(post.id, (None, None))
         posts.append(
             replace(

@@ -35,6 +35,7 @@ from itam_tgstats.store.scripts import (
 )
 from itam_tgstats.store.series import SeriesWrite, advance
 from itam_tgstats.store.start import PassStart
+from itam_tgstats.store.status import CLOCK_SKEW
 
 T = TypeVar("T")
 
@@ -136,6 +137,8 @@ class PassWrites(Connection):
                     pipe.set(keys.posts, posts)
                     pipe.zadd(keys.history, {point: now})
                     pipe.zremrangebyscore(keys.history, "-inf", point_cutoff)
+                    # Points ahead of the clock (no pass's) would stay for ever.
+                    pipe.zremrangebyscore(keys.history, f"({now + CLOCK_SKEW}", "+inf")
                 if write.first:
                     pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
             if series is None:
