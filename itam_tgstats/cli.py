@@ -226,9 +226,9 @@ def show(
         raise fail("--post shows one post's series: not with --json or --check", 2)
     settings = run(lambda: load_settings(need_telegram=False))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
-    # The health check (every minute) never reads the posts' series.
+    # The health check (every minute) reads only what freshness needs: no posts, no series.
     series = as_json or post is not None
-    view = run(lambda: asyncio.run(view_.read_view(settings, series=series)))
+    view = run(lambda: asyncio.run(view_.read_view(settings, series=series, check=check)))
     points = None
     if post is not None:
         name = None if channel is None else detailed
