@@ -21,9 +21,12 @@ The fifth is posts over time (bench/series.py): the series' size after 7 days of
 every 15 minutes (5 and 100 posts kept, and 50 channels × 100), and a steady pass's calls,
 Redis round trips, memory and Redis time with TG_POST_HISTORY_DAYS=7 and 0.
 
-The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
-holds what they share (the Redis round-trip counter among it); this script runs them and the
-first table.
+The sixth is the health check and `show` on 50 channels x 100 posts, and with a planted 200 MB
+value (bench/health.py): time and peak memory of each process.
+
+The sections live in bench/media.py, bench/channels.py, bench/render.py, bench/series.py and
+bench/health.py; bench/common.py holds what they share (the Redis round-trip counter among
+it); this script runs them and the first table.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import redis  # noqa: E402
 from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
+from bench.health import print_health, run_health  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
 from bench.render import print_render, run_render  # noqa: E402
 from bench.series import print_series, run_series  # noqa: E402
@@ -150,6 +154,7 @@ def main() -> None:
             images, media, expected = run_media(lat, rep, url)
             several = run_channels(lat, rep, url)
             series = run_series(lat, url)
+            health = run_health(url, rep)
         finally:
             server.stop()
 
@@ -239,6 +244,7 @@ def main() -> None:
     print_channels(several, lat)
     print_render(run_render(3), 3)
     print_series(series)
+    print_health(health)
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:
