@@ -268,3 +268,21 @@ def test_a_history_point_ahead_of_the_clock_leaves_with_the_next_pass(
     for key in (OWN.history, HISTORY_KEY):
         assert rdb.zcard(key) == 2 and rdb.zscore(key, ahead) is None
         assert max(s for _, s in rdb.zrange(key, 0, -1, withscores=True)) == clock.now
+
+
+@pytest.mark.foreign_values
+@pytest.mark.parametrize("key", [STATUS_KEY, OWN.stats, POSTS_KEY, LAST_UPDATE_KEY])
+def test_bytes_that_are_not_utf8_read_as_unreadable_text(
+    cli_env: dict[str, str], rdb: redis.Redis, clock: Clock, redis_url: str, key: str
+) -> None:
+    collected(clock)
+    raw_client = redis.Redis.from_url(redis_url)
+    raw_client.set(key, b'\xff\xfe{"ok": true}')
+    raw_client.close()
+    for command in (["show"], ["show", "--json"], ["show", "--check"]):
+        result = invoke(*command)
+        assert result.exception is None or isinstance(result.exception, SystemExit), command
+        assert result.exit_code in (0, 1), result.stderr
+    result = invoke("collect")
+    assert result.exit_code == 0, result.stderr
+    assert status(rdb)["ok"] is True

@@ -111,15 +111,7 @@ class PassReads(Connection):
             if isinstance(locked, Exception):
                 raise locked
         if isinstance(locked, list):
-            kind, left = locked
-            held = "without expiry" if left < 0 else f"for {left // 1000} s more"
-            log.warning(
-                "tg:lock was a %s held %s, longer than any pass holds it (TG_TIMEOUT + 30 s, "
-                "at most %d s): no pass's lock; taken over",
-                kind,
-                held,
-                LONGEST_LOCK_MS // 1000,
-            )
+            log.warning("%s; taken over", foreign_lock(*locked))
         try:
             if locked:
                 await self._watch_lock(token)
@@ -141,6 +133,18 @@ class PassReads(Connection):
             parse_peer(v if isinstance(v, str) else None, key)
             for key, v in zip(peers, values, strict=True)
         ]
+
+
+def foreign_lock(kind: str, left_ms: int) -> str:
+    """What a `tg:lock` no pass could hold was (TAKE_LOCK_SCRIPT's answer), in words."""
+    if kind != "string":
+        return f"tg:lock held a Redis {kind}, not a pass's token"
+    if left_ms < 0:
+        return "tg:lock had no expiry (a pass's lock expires after TG_TIMEOUT + 30 s)"
+    return (
+        f"tg:lock was held for {-(-left_ms // 1000)} s more, longer than any pass holds it "
+        f"(at most {LONGEST_LOCK_MS // 1000} s)"
+    )
 
 
 def readable(answers: Sequence[Any], keys: Sequence[str]) -> list[Any]:
