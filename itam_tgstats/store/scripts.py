@@ -142,7 +142,8 @@ local function time_of(point)
 end
 local function with_point(series, point)
     local t = time_of(point)
-    local last = tonumber(string.match(series, '{"t":(%-?%d+)[^{}]*}%]$'))
+    -- the time of the last point, read from its end (a point is 80 to 130 bytes)
+    local last = tonumber(string.match(string.sub(series, -160), '{"t":(%-?%d+)[^{}]*}%]$'))
     if not t or not last or last < t then
         return string.sub(series, 1, -2) .. ',' .. point .. ']'
     end
