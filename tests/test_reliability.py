@@ -23,7 +23,7 @@ from pyrogram import raw
 from itam_tgstats.collect import collect_once
 from itam_tgstats.errors import StoreError, TelegramError
 from itam_tgstats.store import Store
-from itam_tgstats.store.keys import HISTORY_KEY, LOCK_KEY, SNAPSHOT_KEYS, STATUS_KEY
+from itam_tgstats.store.keys import HISTORY_KEY, LOCK_KEY, SNAPSHOT_KEYS, STATS_KEY, STATUS_KEY
 from tests.channels import post, reactions
 from tests.conftest import RedisServer
 from tests.faketg import FakeChannel, FakeTelegram
@@ -389,3 +389,30 @@ def test_a_working_directory_pyrogram_cannot_write_in_fails_no_pass(
     assert ": 400 CHANNEL_BRAND_NEW" in caught.value.message
     # one channel failed on its own: the other one is written
     assert rdb.exists("tg:channel:itatmisis:stats") + rdb.exists("tg:channel:itam_jobs:stats") == 1
+
+
+@pytest.mark.foreign_values(LOCK_KEY)
+def test_a_lock_replaced_by_another_type_mid_pass_is_a_lost_lock_not_redis_down(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    from itam_tgstats.errors import LockLost
+
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.latency = 0.3
+    errors: list[BaseException] = []
+
+    def slow_pass() -> None:
+        try:
+            run_pass(settings, fake_tg)
+        except (TelegramError, StoreError, LockLost) as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=slow_pass)
+    thread.start()
+    wait_for(lambda: rdb.exists(LOCK_KEY))
+    rdb.delete(LOCK_KEY)
+    rdb.hset(LOCK_KEY, "not", "a token")
+    thread.join(30)
+    [error] = errors
+    assert isinstance(error, LockLost) and error.exit_code == 4
+    assert rdb.exists(STATS_KEY) == 0  # nothing written

@@ -70,9 +70,10 @@ class PassReads(Connection):
             pipe.get(LOCK_KEY)
             for key in images:
                 pipe.exists(key)
-            holder, *found = await pipe.execute()
+            # A lock of another type (not a pass's) answers with an error: not this pass's.
+            holder, *found = await pipe.execute(raise_on_error=False)
         if self._guard is not None:
-            self._check_holder(holder)
+            self._check_holder(holder if isinstance(holder, str) else None)
         return {key for key, exists in zip(images, found, strict=True) if exists}
 
     async def begin_pass(
