@@ -30,9 +30,12 @@ TG_EVENTS_MAX=10000 and 0 (1 and 50 channels × 100 posts, 10 new, 5 edited and 
 channel), and the getHistory answer of a channel posting 30 times a day with every young
 post followed.
 
-The sections live in bench/media.py, bench/channels.py and bench/render.py; bench/common.py
-holds what they share (the Redis round-trip counter among it); this script runs them and the
-first table.
+The eighth is the health check and `show` on 50 channels x 100 posts, and with a planted 200 MB
+value (bench/health.py): time and peak memory of each process.
+
+The sections live in bench/media.py, bench/channels.py, bench/render.py, bench/series.py,
+bench/admin_stats.py, bench/events.py and bench/health.py; bench/common.py holds what they
+share (the Redis round-trip counter among it); this script runs them and the first table.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
 from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
 from bench.events import print_events, run_events  # noqa: E402
+from bench.health import print_health, run_health  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
 from bench.render import print_render, run_render  # noqa: E402
 from bench.series import print_series, run_series  # noqa: E402
@@ -163,6 +167,7 @@ def main() -> None:
             series = run_series(lat, url)
             admin = run_admin_stats(lat, rep, url)
             events = run_events(lat, min(rep, 3), url)
+            health = run_health(url, rep)
         finally:
             server.stop()
 
@@ -254,6 +259,7 @@ def main() -> None:
     print_series(series)
     print_admin_stats(admin)
     print_events(events, lat, min(rep, 3))
+    print_health(health)
 
 
 def processes(url: str, tmp: str, repeat: int) -> dict[str, tuple[float, float, int]]:

@@ -228,11 +228,14 @@ def show(
         raise fail("--post shows one post's series: not with --json or --check", 2)
     settings = run(lambda: load_settings(need_telegram=False))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
-    # The health check (every minute) never reads the posts' series nor admin statistics.
+    # The health check (every minute) reads only what freshness needs: no posts, no series,
+    # no admin statistics, no events.
     series = as_json or post is not None
     view = run(
         lambda: asyncio.run(
-            view_.read_view(settings, series=series, admin_stats=not check, events=not check)
+            view_.read_view(
+                settings, series=series, admin_stats=not check, events=not check, check=check
+            )
         )
     )
     points = None

@@ -21,6 +21,7 @@ from itam_tgstats.errors import (
     StoreError,
     TelegramError,
     TgStatsError,
+    TransactionRefused,
     one_line,
 )
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel, iso_utc
@@ -32,9 +33,9 @@ from itam_tgstats.store.status import (
     admin_stats_due,
     admin_stats_reads,
     backing_off,
+    honoured_wait,
     next_status,
     outcome_of,
-    retry_after_time,
 )
 from itam_tgstats.store.write import over_time
 from itam_tgstats.telegram.images import with_images
@@ -156,13 +157,14 @@ async def _fetch_and_save(
     """Read every channel and write those read; the channels that failed, if others did not.
 
     `resolved` receives the channels resolved, also when the pass fails. A channel whose
-    backoff runs is not asked about (unless `retry_now`): it fails as ChannelSkipped.
+    backoff runs is not asked about (unless `retry_now`): it fails as ChannelSkipped. So is
+    Telegram while the account's FloodWait runs (unless `retry_now`).
     """
-    retry_after = retry_after_time(start.status)
-    if retry_after is not None and retry_after > clock():
+    retry_after = None if retry_now else honoured_wait(start.status, clock())
+    if retry_after is not None:
         raise TelegramError(
             f"Telegram asked to wait until {iso_utc(retry_after)} (FloodWait); "
-            "this pass did not contact it",
+            "this pass did not contact it (`tgstats collect --retry-now` asks at once)",
             retry_at=retry_after,
         )
     started = clock()
@@ -340,7 +342,8 @@ async def _record_failure(
 ) -> None:
     if isinstance(error, LockLost):
         return  # another pass may own the keys now: not even tg:status is ours to write
-    if isinstance(error, StoreError):
+    refused = isinstance(error, TransactionRefused)
+    if isinstance(error, StoreError) and not refused:
         # Redis is what failed: try to free the lock at least; it expires anyway.
         with contextlib.suppress(StoreError):
             await store.release(token)
@@ -366,8 +369,13 @@ async def _record_failure(
         channels=reasons,
     )
     try:
-        events = failure_events(start.status, reasons, now, events_max)
-        await store.save_failure(status, token=token, peers=peers, events=events)
+        if refused:
+            # The rest of the pass's transaction was applied, its tg:status among it: never
+            # "ok" for a pass that exits nonzero.
+            await store.correct_status(status, token=token)
+        else:
+            events = failure_events(start.status, reasons, now, events_max)
+            await store.save_failure(status, token=token, peers=peers, events=events)
     except (StoreError, LockLost) as e:
         log.warning("could not record the failure in tg:status: %s", e)
 

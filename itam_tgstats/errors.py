@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from itam_tgstats.escapes import escape_controls
+
 
 class TgStatsError(Exception):
     """Base of every expected failure: a one-line message and an exit code."""
@@ -94,6 +98,10 @@ class StoreError(TgStatsError):
     exit_code = 5
 
 
+class TransactionRefused(StoreError):
+    """Redis refused part of a pass's MULTI/EXEC, and applied the rest."""
+
+
 class Interrupted(TgStatsError):
     """The pass was stopped by SIGINT or SIGTERM."""
 
@@ -111,3 +119,25 @@ def describe(error: BaseException, limit: int = 300) -> str:
     """An exception as one short line: `KeyError: 0`, `ConnectionError`."""
     text = one_line(str(error), limit)
     return f"{type(error).__name__}: {text}"[:limit] if text else type(error).__name__
+
+
+# How Pyrogram keeps an error it has no class for: `[400 SOME_NEW_ERROR]` in its value.
+_UNKNOWN_RPC_ERROR = re.compile(r"\[(-?\d+) (.*)\]", re.DOTALL)
+
+
+def rpc_error_id(error: BaseException, *, with_code: bool = True) -> str:
+    """Telegram's error code and id, `400 CHANNEL_PRIVATE` (`with_code` False: the id alone),
+    from a Pyrogram RPCError.
+
+    An id Pyrogram has no class for gets the class of its code's category, whose ID is None:
+    the id is then read back from the error's value, as Telegram sent it. One line, at most
+    100 characters, control and format characters escaped: Telegram's text is not ours.
+    """
+    code, ident = getattr(error, "CODE", None), getattr(error, "ID", None)
+    value = getattr(error, "value", None)
+    if ident is None and isinstance(value, str):
+        sent = _UNKNOWN_RPC_ERROR.fullmatch(value)
+        if sent is not None:
+            code, ident = sent[1], sent[2]
+    text = str(ident) if ident is not None else type(error).__name__
+    return escape_controls(one_line(f"{code} {text}" if with_code else text, 100))

@@ -1,8 +1,9 @@
 """What is printed never carries control characters raw: JSON on stdout and log lines.
 
 A channel's title or text may hold C0/C1 controls (ESC and the 8-bit CSI U+009B start
-terminal sequences) and the bidi and format controls that reorder what is shown. They stay
-in what is stored (the data is the data); where they are printed they appear as `\\uXXXX`.
+terminal sequences), the bidi controls that reorder what is shown, and the invisible format
+characters that hide or disguise it (zero-width spaces, tags). They stay in what is stored
+(the data is the data); where they are printed they appear as `\\uXXXX`.
 """
 
 from __future__ import annotations
@@ -15,18 +16,28 @@ from typing import Any
 
 # C0 controls, DEL and C1 controls; U+061C, U+200E, U+200F (bidi marks), U+2028 and U+2029
 # (line and paragraph separators), U+202A-U+202E (embeddings and overrides), U+2066-U+2069
-# (isolates).
-CONTROL_CHARACTERS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+# (isolates); and the invisible format characters that hide or disguise text: U+00AD (soft
+# hyphen), U+200B-U+200D (zero-width space, non-joiner, joiner), U+2060-U+2064 (word
+# joiner, invisible operators), U+FEFF (byte-order mark), U+E0000-U+E007F (tags).
+_CONTROLS = (
+    "\x7f-\x9f\u00ad\u061c\u200b\u200c\u200e\u200f\u2028\u2029\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f"
 )
+# The zero-width joiner stays between two emoji: there it makes one of them (a family, a
+# profession, a rainbow flag), and hides nothing.
+_EMOJI = "\u2190-\u2bff\U0001f000-\U0001faff"
+_LONE_JOINER = f"\u200d(?![{_EMOJI}])|(?<![{_EMOJI}\ufe0f])\u200d"
+CONTROL_CHARACTERS = re.compile(f"[\x00-\x1f{_CONTROLS}]|{_LONE_JOINER}")
 # The same without the newline: a traceback keeps its lines.
-_CONTROLS_BUT_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+_CONTROLS_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_CONTROLS}]|{_LONE_JOINER}")
 
 
 def _escaped(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
+    code = ord(match.group())
+    if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def escape_controls(text: str, *, keep_newlines: bool = False) -> str:

@@ -233,3 +233,74 @@ def test_one_channels_unreadable_retry_after_neither_sinks_the_pass_nor_stays(
     assert error.exit_code == 4 and not isinstance(error.failures[0], ChannelSkipped)
     assert channel_entry(rdb, "typo_channel")["retry_after"] == iso_utc(clock.now + 7200)
     assert channel_entry(rdb, "itatmisis")["last_success_at"] == iso_utc(clock.now)
+
+
+# -- the account-wide wait (tg:status.retry_after) ---------------------------------------------
+
+
+def planted_wait(rdb: redis.Redis, until: str) -> None:
+    """A `tg:status` whose account-wide `retry_after` is `until`."""
+    rdb.set(STATUS_KEY, json.dumps({
+        "ok": False, "last_success_at": None, "last_failure_at": iso_utc(T - 60),
+        "last_error": "Telegram asked to wait", "exit_code": 4, "consecutive_failures": 1,
+        "retry_after": until,
+    }))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "until",
+    [iso_utc(T + 86_400 + 1), "2099-01-01T00:00:00+00:00", "9999-12-30T00:00:00+00:00"],
+)
+def test_a_wait_more_than_a_day_ahead_is_not_honoured_and_goes(
+    fake_tg: FakeTelegram,
+    redis_url: str,
+    rdb: redis.Redis,
+    clock: Clock,
+    until: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No FloodWait is longer than a day: a later time is a clock that was ahead, or a
+    planted value; honoured, it would stop every pass for good."""
+    planted_wait(rdb, until)
+    with caplog.at_level(logging.WARNING):
+        assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is True
+    assert json.loads(rdb.get(STATUS_KEY) or "{}")["retry_after"] is None
+    assert [r.getMessage() for r in caplog.records if "retry_after" in r.getMessage()] == [
+        f"tg:status.retry_after {until} is more than a day ahead: no FloodWait is that "
+        "long; ignored"
+    ]
+
+
+def test_a_wait_up_to_a_day_ahead_is_honoured(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    planted_wait(rdb, iso_utc(T + 86_400))
+    with pytest.raises(telegram.TelegramError) as caught:
+        run_pass(make_settings(fake_tg, redis_url), fake_tg)
+    assert fake_tg.calls == []
+    assert str(caught.value) == (
+        f"Telegram asked to wait until {iso_utc(T + 86_400)} (FloodWait); this pass did not "
+        "contact it (`tgstats collect --retry-now` asks at once)"
+    )
+
+
+def test_retry_now_asks_during_the_wait_too(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, clock: Clock
+) -> None:
+    planted_wait(rdb, iso_utc(T + 3 * 3600))
+    assert run_pass(make_settings(fake_tg, redis_url), fake_tg, retry_now=True) is True
+    assert "messages.GetHistory" in fake_tg.api_calls
+    assert json.loads(rdb.get(STATUS_KEY) or "{}")["retry_after"] is None
+
+
+def test_a_flood_wait_longer_than_a_day_is_recorded_as_a_day(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.clock import Clock as SetClock
+    from tests.clock import install
+
+    install(monkeypatch, SetClock(T))
+    fake_tg.fail("contacts.ResolveUsername", "FLOOD_WAIT_2000000000")
+    with pytest.raises(telegram.TelegramError):
+        run_pass(make_settings(fake_tg, redis_url), fake_tg)
+    assert json.loads(rdb.get(STATUS_KEY) or "{}")["retry_after"] == iso_utc(T + 86_400)

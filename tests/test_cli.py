@@ -252,7 +252,7 @@ def test_show_views(cli_env: dict[str, str], rdb: redis.Redis) -> None:
     missing = invoke("show", "--check")
     assert (missing.exit_code, missing.stdout) == (
         1,
-        "stale: no successful update recorded (tg:last_update is missing)\n",
+        "stale: no successful update recorded (tg:last_update is missing); no pass has run yet\n",
     )
     assert json.loads(invoke("show", "--json").stdout) == {
         "stats": None,
@@ -301,7 +301,9 @@ def test_show_needs_no_telegram_settings(
     result = invoke("show", "--check")
     # exit 1 is also what a crash gives: here it is the freshness verdict, not an exception
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert result.stdout == "stale: no successful update recorded (tg:last_update is missing)\n"
+    assert result.stdout == (
+        "stale: no successful update recorded (tg:last_update is missing); no pass has run yet\n"
+    )
     assert result.stderr == ""
 
 

@@ -27,7 +27,7 @@ CONTROLS = (
     + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
 )  # fmt: skip
 # Left as they are: printable text, emoji joined by ZWJ, the characters next to the ranges.
-KEPT = "ИТ 🚀 👨\u200d👩\u200d👧 é \xa0 \u061b \u200d \u2027 \u202f \u2065 \u206a"
+KEPT = "ИТ 🚀 👨\u200d👩\u200d👧 é \xa0 \u061b \u2027 \u202f \u2065 \u206a"
 HOSTILE = "\x9b31mRED \x1b[2J \u202egnp.exe\u202c \u2066x\u2069 \u061c\u200e\u200f a\u2028b \x7f"
 
 
@@ -139,3 +139,50 @@ def test_the_error_line_escapes_what_it_quotes(capsys: pytest.CaptureFixture[str
     exit_ = cli.fail("channel \u202e@x failed: \x9b2J", 4)
     assert exit_.exit_code == 4
     assert capsys.readouterr().err == "error: channel \\u202e@x failed: \\u009b2J\n"
+
+
+# --- Unicode format characters: invisible, they hide or disguise text ------------------------
+
+# Zero-width space, non-joiner, joiner (outside an emoji sequence), the marks; word joiner
+# and the invisible operators; the byte-order mark; the soft hyphen; tag characters.
+FORMAT = (
+    [chr(c) for c in range(0x200B, 0x2010)] + [chr(c) for c in range(0x2060, 0x2065)]
+    + ["\ufeff", "\xad"] + [chr(c) for c in range(0xE0000, 0xE0080)]
+)  # fmt: skip
+# Emoji that need their joiner: a family, a profession, a flag, a heart on fire.
+JOINED = ["👨\u200d👩\u200d👧", "👩\u200d💻", "🏳\ufe0f\u200d🌈", "❤\ufe0f\u200d🔥",
+          "🧑\u200d⚕\ufe0f", "👍🏽\u200d"[:-1]]  # fmt: skip
+
+
+@pytest.mark.parametrize("char", FORMAT, ids=lambda c: f"U+{ord(c):04X}")
+def test_format_characters_are_escaped_in_json_and_logs(char: str) -> None:
+    text = f"a{char}b"
+    printed = escapes.dumps({"title": text})
+    assert char not in printed
+    assert json.loads(printed) == {"title": text}  # parsed, the same data
+    logger, stream = formatted()
+    logger.warning("title %s", text)
+    assert char not in stream.getvalue()
+    assert "\\u" in stream.getvalue()
+
+
+def test_a_tag_character_is_escaped_as_a_json_surrogate_pair() -> None:
+    assert escapes.escape_controls("x\U000e0041") == "x\\udb40\\udc41"
+    assert json.loads('"' + escapes.escape_controls("x\U000e0041") + '"') == "x\U000e0041"
+
+
+@pytest.mark.parametrize("emoji", JOINED)
+def test_the_joiner_inside_an_emoji_sequence_is_kept(emoji: str) -> None:
+    assert escapes.escape_controls(f"go {emoji}!") == f"go {emoji}!"
+
+
+@pytest.mark.parametrize("text", ["a\u200db", "\u200d", "👍 \u200d", "\u200d👍", "a\u200d👍"])
+def test_a_joiner_between_other_characters_is_escaped(text: str) -> None:
+    assert "\u200d" not in escapes.escape_controls(text)
+
+
+def test_format_characters_never_reach_the_terminal() -> None:
+    from itam_tgstats.commands import dashboard
+
+    assert dashboard.plain("a\u200bb\ufeffc\U000e0041d") == "a\ufffdb\ufffdc\ufffdd"
+    assert dashboard.plain("👩\u200d💻") == "👩\u200d💻"

@@ -290,15 +290,18 @@ def test_a_pass_reads_each_posts_last_point_not_its_series(pulse: Pulse, rdb: re
     # The series' last point, and what a pass needs without reading the series: the post's
     # date and its views at 1 h and 24 h (unknown: first seen a day old).
     assert entry == {**pulse.series(1)[-1], "posted": P, "views_1h": None, "views_24h": None}
-    # A series the pass cannot read back costs nothing: only the last point is read.
-    rdb.hset(channel_keys("pulse").post_history, "1", "[" + "x" * 100_000 + "]")
+    # A long series costs nothing: only the last point is read (its own last point is
+    # planted older than the summary's, which the decision reads).
+    old = f'{{"t":{P + 60},"views":1,"reactions":0,"forwards":0,"comments":0}}'
+    long = "[" + ",".join([old] * 1500) + "]"
+    rdb.hset(channel_keys("pulse").post_history, "1", long)
     pulse.pass_at(P + DAY + 600, views={1: 11})  # 9 min after the last point: none added
-    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") == 100_002
+    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") == len(long)
     # Without the last point, the post gains one at once: that is what the decision reads.
     rdb.delete(summary)
     pulse.pass_at(P + DAY + 900, views={1: 12})
     assert rdb.hget(summary, "1") is not None
-    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") > 100_002
+    assert rdb.hstrlen(channel_keys("pulse").post_history, "1") > len(long)
 
 
 # --- configuration changes, odd clocks, foreign data ------------------------------------------
@@ -374,10 +377,14 @@ def test_a_name_that_changed_hands_starts_its_series_afresh(
 def test_no_second_point_in_the_same_second_nor_one_older_than_the_last(pulse: Pulse) -> None:
     pulse.pass_at(P + 1200, views={1: 1})
     pulse.pass_at(P + 1200, views={1: 2})  # cron and `collect --retry-now` in one second
-    pulse.pass_at(P + 600, views={1: 3})  # the clock went back
+    pulse.pass_at(P + 1000, views={1: 3})  # the clock went back, by a clock's drift
     assert pulse.times(1) == [1200]
     pulse.pass_at(P + 1201, views={1: 4})
     assert pulse.times(1) == [1200, 1201]
+    # Further back than a clock's drift (5 min), the points ahead are dropped: the series is
+    # not frozen until the clock catches up (tests/test_planted_values.py).
+    pulse.pass_at(P + 800, views={1: 5})
+    assert pulse.times(1) == [800]
 
 
 @pytest.mark.parametrize("value", ["1", "31", "-1", "seven"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from pyrogram import raw
 from itam_tgstats.collect import collect_once
 from itam_tgstats.errors import StoreError, TelegramError
 from itam_tgstats.store import Store
-from itam_tgstats.store.keys import HISTORY_KEY, LOCK_KEY, SNAPSHOT_KEYS, STATUS_KEY
+from itam_tgstats.store.keys import HISTORY_KEY, LOCK_KEY, SNAPSHOT_KEYS, STATS_KEY, STATUS_KEY
 from tests.channels import post, reactions
 from tests.conftest import RedisServer
 from tests.faketg import FakeChannel, FakeTelegram
@@ -304,3 +305,114 @@ def test_unexpected_answers_still_give_a_valid_snapshot(redis_url: str, rdb: red
     assert posts[4]["reactions"] == {"👍": 2} and posts[4]["reactions_total"] == 2
     assert len(posts[5]["text"]) == 4096
     assert 6 not in posts
+
+
+# -- a lock no pass could hold ----------------------------------------------------------------
+
+# The longest a pass holds tg:lock: TG_TIMEOUT at its maximum (86,400 s) + 30 s.
+LONGEST_LOCK = 86_400 + 30
+
+
+@pytest.mark.parametrize(
+    "plant",
+    ["no expiry", "an expiry longer than any pass", "a hash", "a list without expiry"],
+)
+def test_a_lock_no_pass_could_hold_is_taken_over_with_one_line(
+    fake_tg: FakeTelegram,
+    redis_url: str,
+    rdb: redis.Redis,
+    plant: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every pass would skip it forever (exit 0, nothing in tg:status): no pass of this
+    tool takes a lock without expiry, or longer than TG_TIMEOUT's maximum + 30 s."""
+    if plant == "no expiry":
+        rdb.set(LOCK_KEY, "stuck")
+    elif plant == "an expiry longer than any pass":
+        rdb.set(LOCK_KEY, "stuck", ex=LONGEST_LOCK + 1)
+    elif plant == "a hash":
+        rdb.hset(LOCK_KEY, "a", "b")
+        rdb.expire(LOCK_KEY, 60)
+    else:
+        rdb.rpush(LOCK_KEY, "x")
+    settings = make_settings(fake_tg, redis_url)
+    with caplog.at_level(logging.WARNING):
+        assert run_pass(settings, fake_tg) is True
+    lines = [r.getMessage() for r in caplog.records if "tg:lock" in r.getMessage()]
+    assert len(lines) == 1 and "taken over" in lines[0], lines
+    assert rdb.exists(LOCK_KEY) == 0  # released by the pass that took it
+    assert status(rdb)["ok"] is True
+
+
+@pytest.mark.parametrize("ttl", [1, 60, LONGEST_LOCK])
+def test_a_lock_a_pass_could_hold_is_left_to_it(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, ttl: int
+) -> None:
+    rdb.set(LOCK_KEY, "another pass", ex=ttl)
+    assert run_pass(make_settings(fake_tg, redis_url), fake_tg) is False
+    assert fake_tg.calls == []
+    assert rdb.get(LOCK_KEY) == "another pass"
+
+
+# -- Telegram's unknown errors -----------------------------------------------------------------
+
+
+def test_an_unknown_error_keeps_telegrams_id_escaped(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Pyrogram knows no class for a new error id: its class is the code's category, whose
+    ID is None ("400 None"). The id Telegram sent is kept, its control characters escaped."""
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(fake3, redis_url, TG_CHANNEL_USERNAME="itatmisis, itam_jobs")
+    fake3.fail("contacts.ResolveUsername", "CHANNEL_BRAND_NEW_\x1b[2J\u202e")
+    with pytest.raises(TelegramError) as caught:
+        run_pass(settings, fake3)
+    message = caught.value.message
+    assert "None" not in message
+    assert "400 CHANNEL_BRAND_NEW_\\u001b[2J\\u202e" in message
+    assert list(tmp_path.iterdir()) == []  # no unknown_errors.txt in the working directory
+
+
+def test_a_working_directory_pyrogram_cannot_write_in_fails_no_pass(
+    fake3: FakeTelegram, redis_url: str, rdb: redis.Redis, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Pyrogram appends each unknown error to ./unknown_errors.txt: where it cannot (a
+    read-only directory; here a folder of that name, which stops root too), the open()
+    raised OSError in place of Telegram's error, and the whole pass failed (exit 1)."""
+    (tmp_path / "unknown_errors.txt").mkdir()
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(fake3, redis_url, TG_CHANNEL_USERNAME="itatmisis, itam_jobs")
+    fake3.fail("contacts.ResolveUsername", "CHANNEL_BRAND_NEW")
+    with pytest.raises(TelegramError) as caught:
+        run_pass(settings, fake3)
+    assert caught.value.exit_code == 4
+    assert ": 400 CHANNEL_BRAND_NEW" in caught.value.message
+    # one channel failed on its own: the other one is written
+    assert rdb.exists("tg:channel:itatmisis:stats") + rdb.exists("tg:channel:itam_jobs:stats") == 1
+
+
+@pytest.mark.foreign_values(LOCK_KEY)
+def test_a_lock_replaced_by_another_type_mid_pass_is_a_lost_lock_not_redis_down(
+    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis
+) -> None:
+    from itam_tgstats.errors import LockLost
+
+    settings = make_settings(fake_tg, redis_url)
+    fake_tg.latency = 0.3
+    errors: list[BaseException] = []
+
+    def slow_pass() -> None:
+        try:
+            run_pass(settings, fake_tg)
+        except (TelegramError, StoreError, LockLost) as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=slow_pass)
+    thread.start()
+    wait_for(lambda: rdb.exists(LOCK_KEY))
+    rdb.delete(LOCK_KEY)
+    rdb.hset(LOCK_KEY, "not", "a token")
+    thread.join(30)
+    [error] = errors
+    assert isinstance(error, LockLost) and error.exit_code == 4
+    assert rdb.exists(STATS_KEY) == 0  # nothing written

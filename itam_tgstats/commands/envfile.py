@@ -1,7 +1,8 @@
 """`--write-env`: set TG_SESSION_STRING in a .env file, only a regular file of this user's.
 
-Symbolic links, devices and FIFOs are refused before anything is opened; the file is
-rewritten byte for byte except the one value, next to itself, and renamed into place.
+Symbolic links, devices and FIFOs are refused before anything is opened, and so are a file
+that is not a .env file and anything in a system directory; the file is rewritten byte for
+byte except the one value, next to itself, and renamed into place.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from dotenv.parser import parse_stream
 
@@ -22,10 +24,12 @@ from itam_tgstats.errors import ConfigError
 def check_env_target(path: Path) -> None:
     """Refuse, as ConfigError, a --write-env path that is not ours to write.
 
-    Allowed: a regular file owned by this user, or a new name, in a folder this user may
-    write. Symbolic links are refused, not followed; devices, FIFOs and sockets are never
-    opened. The folder must be writable by its permission bits for this user, even for
-    root, who could override them: a folder someone made read-only is not written into.
+    Allowed: a regular file owned by this user that is a .env file (every line empty, a
+    comment or a binding), or a new name, in a folder this user may write, outside the
+    system directories (SYSTEM_DIRECTORIES, also through a link to one). Symbolic links
+    are refused, not followed; devices, FIFOs and sockets are never opened. The folder must
+    be writable by its permission bits for this user, even for root, who could override
+    them: a folder someone made read-only is not written into.
     """
     try:
         info = path.lstat()
@@ -49,6 +53,19 @@ def check_env_target(path: Path) -> None:
             )
         if not os.access(path, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
             raise ConfigError(f"--write-env {path}: this user cannot read it")
+    system = system_directory(path)
+    if system is not None:
+        raise ConfigError(
+            f"--write-env {path} is in {system}, a system directory; give the path of your "
+            "project's .env file"
+        )
+    _check_folder(path)
+    if info is not None:
+        _check_env_file(path)
+
+
+def _check_folder(path: Path) -> None:
+    """ConfigError unless the folder of `path` is one this user may write in."""
     folder = path.parent
     try:
         folder_info = folder.stat()
@@ -58,6 +75,67 @@ def check_env_target(path: Path) -> None:
         raise ConfigError(f"--write-env {path}: {folder} is not a directory")
     if not _may_write(folder, folder_info):
         raise ConfigError(f"--write-env {path}: this user cannot write in the folder {folder}")
+
+
+# Never written into, whatever the permissions say: `--write-env /etc/passwd` run as root
+# would append the session to it.
+SYSTEM_DIRECTORIES = ("/etc", "/usr", "/proc", "/sys", "/dev", "/boot")
+# A .env file is a few kilobytes; a bigger file is something else.
+MAX_ENV_BYTES = 1024 * 1024
+# A key of a binding, as .env files and shells spell them; one without `=` only as a name.
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def system_directory(path: Path) -> str | None:
+    """The system directory `path` is in (after `..` and links to its folder), or None."""
+    where = [Path(os.path.abspath(path))]  # noqa: PTH100 - `..` undone, no link followed
+    with contextlib.suppress(OSError, RuntimeError):
+        where.append(path.parent.resolve() / path.name)
+    for candidate in where:
+        for root in SYSTEM_DIRECTORIES:
+            if candidate == Path(root) or Path(root) in candidate.parents:
+                return root
+    return None
+
+
+def _check_env_file(path: Path) -> None:
+    """ConfigError unless the existing file at `path` reads as a .env file: every line
+    empty, a comment, `KEY=value` or `export KEY=value` (a bare `KEY` too, which
+    python-dotenv reads as unset). Its lines are never quoted back: they may be secrets."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ConfigError(f"--write-env {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > MAX_ENV_BYTES:
+            raise ConfigError(
+                f"--write-env {path} is not a .env file ({size} bytes); give the path of the "
+                ".env file"
+            )
+        text = file.read(MAX_ENV_BYTES + 1).decode("utf-8", "surrogateescape")
+    for binding in parse_stream(io.StringIO(text)):
+        if not _is_env_line(binding):
+            raise ConfigError(
+                f"--write-env {path} is not a .env file (line {binding.original.line} is "
+                "neither empty, a comment, nor KEY=value); give the path of the .env file"
+            )
+
+
+def _is_env_line(binding: Any) -> bool:
+    """One python-dotenv binding: a blank or comment line, or a key with a value (a bare
+    key only when it is a name, `export` alone is none)."""
+    if binding.error:
+        return False
+    if binding.key is None:
+        return True
+    if binding.value is None:
+        return bool(_BARE_NAME.fullmatch(binding.key)) and binding.key != "export"
+    return bool(_KEY_NAME.fullmatch(binding.key))
 
 
 def _kind(mode: int) -> str:

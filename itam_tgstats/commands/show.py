@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from itam_tgstats import escapes
 from itam_tgstats.config import Settings, channel_key_name, parse_channel, shown
-from itam_tgstats.errors import ConfigError
+from itam_tgstats.errors import ConfigError, one_line
+from itam_tgstats.models import iso_utc
 from itam_tgstats.store import Store
-from itam_tgstats.store.status import LATEST_TIME, parse_time
+from itam_tgstats.store.status import CLOCK_SKEW, LATEST_TIME, parse_time
 
 
 async def read_view(
-    settings: Settings, *, series: bool = False, admin_stats: bool = False, events: bool = False
+    settings: Settings,
+    *,
+    series: bool = False,
+    admin_stats: bool = False,
+    events: bool = False,
+    check: bool = False,
 ) -> dict[str, Any]:
     """Everything `show` displays for the configured channels, read in one round trip;
     with `series`, the posts' series too (`--json`, `--post`); with `admin_stats`, each
-    channel's statistics for admins; with `events`, the newest entries of `tg:events`
-    (neither for the health check)."""
+    channel's statistics for admins; with `events`, the newest entries of `tg:events`; with
+    `check`, only what the health check needs (no posts, histories, series, statistics nor
+    events)."""
     store = Store(settings.redis_url)
     try:
         names = [channel_key_name(c) for c in settings.channels]
+        if check:
+            return await store.read_health(names)
         return await store.read_all(names, series=series, admin_stats=admin_stats, events=events)
     finally:
         await store.aclose()
@@ -109,15 +119,53 @@ def human_age(seconds: float) -> str:
 
 
 def check_freshness(view: dict[str, Any], interval: int, now: float) -> tuple[bool, str]:
-    """(fresh, one line) for `show --check`: stale after 2 × TG_UPDATE_INTERVAL.
+    """(fresh, one line) for `show --check`: stale after 2 × TG_UPDATE_INTERVAL, or when
+    the update time is ahead of this clock (by more than CLOCK_SKEW).
 
     One channel configured: the age of `tg:last_update`. Several: fresh only when every
     channel's last success (its stats' `collected_at`) is; the line names the stale ones.
+    A stale line ends with the reason `tg:status` gives (see `stale_reason`). Control and
+    format characters are escaped: the line quotes stored text.
     """
     if several(view):
-        return check_channels(channels_of(view), interval, now)
-    missing = "no successful update recorded (tg:last_update is missing)"
-    return check_update(view.get("last_update"), interval, now, missing=missing)
+        channels = channels_of(view)
+        fresh, line = check_channels(channels, interval, now)
+        updated = any(collected_at(c) is not None for c in channels.values())
+    else:
+        missing = "no successful update recorded (tg:last_update is missing)"
+        fresh, line = check_update(view.get("last_update"), interval, now, missing=missing)
+        updated = parse_time(view.get("last_update")) is not None
+    if not fresh:
+        line = f"{line}; {stale_reason(view.get('status'), now, updated=updated)}"
+    return fresh, escapes.escape_controls(one_line(line, 2000))
+
+
+def stale_reason(status: Any, now: float, *, updated: bool) -> str:
+    """Why the data is not fresh, from `tg:status`: the newest failure (its time, exit code
+    and error line); or that no pass ran since the last success; or that none has run yet.
+    `updated`: some update time is recorded (so some pass did run)."""
+    if not isinstance(status, dict):
+        if updated:
+            return "no pass has recorded its outcome (tg:status is missing)"
+        return "no pass has run yet"
+    if status.get("ok") is True:
+        succeeded = parse_time(status.get("last_success_at"))
+        if succeeded is None:
+            return "no pass has run since the last success"
+        return f"no pass has run since the last success at {iso_utc(succeeded)}"
+    reason = "last pass failed"
+    failed = parse_time(status.get("last_failure_at"))
+    if failed is not None:
+        reason += f" at {iso_utc(failed)}"
+        if failed <= now:
+            reason += f" ({human_age(now - failed)} ago)"
+    code = status.get("exit_code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        reason += f", exit {code}"
+    error = status.get("last_error")
+    if isinstance(error, str) and error.strip():
+        reason += f": {error}"
+    return reason
 
 
 def check_update(value: Any, interval: int, now: float, *, missing: str) -> tuple[bool, str]:
@@ -127,6 +175,11 @@ def check_update(value: Any, interval: int, now: float, *, missing: str) -> tupl
         return False, f"stale: {missing}"
     age = now - updated
     limit = 2 * interval
+    if age < -CLOCK_SKEW:
+        return False, (
+            f"stale: last update {iso_utc(updated)} is ahead of this clock by "
+            f"{human_age(-age)} (limit {human_age(limit)})"
+        )
     if age > limit:
         return False, f"stale: last update {human_age(age)} ago (limit {human_age(limit)})"
     return True, f"ok: last update {human_age(age)} ago"
@@ -141,7 +194,8 @@ def collected_at(channel: dict[str, Any]) -> float | None:
 def check_channels(
     channels: dict[str, dict[str, Any]], interval: int, now: float
 ) -> tuple[bool, str]:
-    """(fresh, one line): fresh when every channel was read within 2 × the interval."""
+    """(fresh, one line): fresh when every channel was read within 2 × the interval (and
+    not ahead of this clock)."""
     limit = 2 * interval
     stale: list[str] = []
     ages: list[tuple[float, str]] = []
@@ -149,6 +203,8 @@ def check_channels(
         updated = collected_at(channel)
         if updated is None:
             stale.append(f"@{name} never")
+        elif updated - now > CLOCK_SKEW:
+            stale.append(f"@{name} last updated {iso_utc(updated)}, ahead of this clock")
         elif now - updated > limit:
             stale.append(f"@{name} last updated {human_age(now - updated)} ago")
         else:
@@ -210,14 +266,18 @@ class Delta:
     span: float  # seconds the change covers
 
 
-def history_points(view: dict[str, Any]) -> list[dict[str, int]]:
-    """Readable history points, oldest first."""
+def history_points(view: dict[str, Any], now: float | None = None) -> list[dict[str, int]]:
+    """Readable history points, oldest first; none ahead of the clock (`now`, default the
+    current time) by more than CLOCK_SKEW: the newest point is what changes are measured
+    from, and a point in 2100 is no pass's."""
+    latest = (time.time() if now is None else now) + CLOCK_SKEW
     points = [
         p
         for p in view.get("history") or []
         if isinstance(p, dict)
         and isinstance(p.get("t"), int)
         and isinstance(p.get("subscribers"), int)
+        and p["t"] <= latest
     ]
     return sorted(points, key=lambda p: p["t"])
 

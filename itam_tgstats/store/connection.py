@@ -11,9 +11,9 @@ from redis.exceptions import RedisError, WatchError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from itam_tgstats.config import describe_redis_url
-from itam_tgstats.errors import LockLost, StoreError, one_line
-from itam_tgstats.store.keys import LOCK_KEY
-from itam_tgstats.store.scripts import RELEASE_LOCK_SCRIPT
+from itam_tgstats.errors import LockLost, StoreError, TransactionRefused, one_line
+from itam_tgstats.store.keys import LOCK_KEY, STATUS_KEY, dumps
+from itam_tgstats.store.scripts import CORRECT_STATUS_SCRIPT, RELEASE_LOCK_SCRIPT
 
 LOST_LOCK = (
     "this pass lost tg:lock before writing (the lock expired or Redis lost it): another pass "
@@ -29,6 +29,9 @@ class Connection:
         self.redis: redis.Redis = redis.Redis.from_url(
             url,
             decode_responses=True,
+            # A value that is not UTF-8 (foreign data) reads as text with U+FFFD in it, which
+            # no reader takes for JSON: unreadable, not a failed read.
+            encoding_errors="replace",
             socket_connect_timeout=5,
             socket_timeout=15,
             # No handshake chatter (HELLO, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS): a pass
@@ -105,7 +108,7 @@ class Connection:
                 refused = [a for a in answers if isinstance(a, Exception)]
                 if refused:
                     # EXEC applies what it can: say plainly that the write is incomplete.
-                    raise StoreError(
+                    raise TransactionRefused(
                         f"Redis at {describe_redis_url(self.url)} refused part of the pass's "
                         f"transaction while {doing} ({one_line(str(refused[0]), 200)}); the "
                         "rest was applied"
@@ -117,6 +120,14 @@ class Connection:
         """Take `tg:lock` for `token` (False: another pass holds it)."""
         async with self._errors("taking the lock"):
             return bool(await self.redis.set(LOCK_KEY, token, nx=True, ex=lock_seconds))
+
+    async def correct_status(self, status: dict[str, Any], *, token: str) -> None:
+        """Write `status` (a failure) after a transaction Redis applied only in part, unless
+        another pass holds `tg:lock` now; and release the lock if this pass still holds it."""
+        async with self._errors("recording the failure"):
+            await self.redis.eval(
+                CORRECT_STATUS_SCRIPT, 2, LOCK_KEY, STATUS_KEY, token, dumps(status)
+            )
 
     async def release(self, token: str) -> bool:
         """Release `tg:lock` if this token still holds it."""

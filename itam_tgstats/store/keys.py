@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # The original worker's keys: the Go API reads these.
 STATS_KEY = "tg:channel:stats"
@@ -69,11 +72,54 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def loads_or_text(value: str | None) -> Any:
-    """A stored JSON value, or the text itself when it is not JSON (shown, never fatal)."""
+# Nothing this tool writes nests deeper than a few levels (posts → a post → its media → an
+# item); a value nested deeper is not ours, and past ~1,000 levels json.loads, and every
+# reader walking it, raises RecursionError.
+MAX_DEPTH = 32
+
+
+def loads_or_text(value: str | None, key: str = "a value") -> Any:
+    """A stored JSON value, or the text itself when it is not JSON (shown, never fatal; one
+    warning names `key`).
+
+    A value nested deeper than MAX_DEPTH reads as missing (None), with one warning naming
+    `key` (what holds it: a key, a member or a field of one): such data is not this tool's,
+    and whatever walks it would fail. The pass overwrites what it writes.
+    """
     if value is None:
         return None
     try:
-        return json.loads(value)
+        data = json.loads(value)
     except ValueError:
+        log.warning("%s is not JSON, so not written by this tool: read as text", key)
         return value
+    except RecursionError:
+        data = None
+    else:
+        if not too_deep(data, value):
+            return data
+    log.warning(
+        "%s holds JSON nested deeper than %d levels, not written by this tool: read as missing",
+        key,
+        MAX_DEPTH,
+    )
+    return None
+
+
+def too_deep(data: Any, text: str = "") -> bool:
+    """Whether parsed JSON nests more than MAX_DEPTH arrays and objects deep. `text`, its
+    source, when given, skips the walk for values with too few brackets to be that deep."""
+    if not isinstance(data, dict | list) or (
+        text and text.count("[") + text.count("{") <= MAX_DEPTH
+    ):
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False

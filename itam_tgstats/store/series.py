@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from itam_tgstats.models import ChannelSnapshot, Post, PostNumbers
+from itam_tgstats.store.status import CLOCK_SKEW
 
 HOUR = 3600
 DAY = 86_400
@@ -63,7 +64,7 @@ def parse_point(value: Any) -> Point | None:
     """A stored point (JSON text or an already parsed object); None when unreadable."""
     try:
         data = json.loads(value) if isinstance(value, str | bytes) else value
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested ~1,000 deep
         return None
     if not isinstance(data, dict):
         return None
@@ -96,7 +97,7 @@ def parse_followed(value: Any) -> Followed | None:
     point is unreadable."""
     try:
         data = json.loads(value) if isinstance(value, str | bytes) else value
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested ~1,000 deep
         return None
     point = parse_point(data)
     if point is None:
@@ -142,9 +143,11 @@ def gains_point(age: float, last: Point | None, now: int, days: int, *, kept: bo
     gains one at the first pass past its 24-hour mark, which settles its `views_24h`."""
     if age >= days * DAY:
         return False
-    if last is None:
+    if last is None or last.t > now + CLOCK_SKEW:
+        # A last point further ahead than a clock's drift (a clock that was ahead, foreign
+        # data) is no reason to skip one: the points ahead are dropped as it is appended.
         return True
-    if now <= last.t:  # a second pass in the same second, or the clock went back
+    if now <= last.t:  # a second pass in the same second, or the clock went back a little
         return False
     if not kept and last.t < now - age + DAY <= now:
         return True
@@ -236,6 +239,8 @@ def advance(
         age = now - one.posted
         young = one.kept or age < YOUNG
         new = one.numbers if young and gains_point(age, last, now, days, kept=one.kept) else None
+        if new is not None and last is not None and last.t > now + CLOCK_SKEW:
+            last = None  # dropped from the series with the points ahead of this one
         hour, day = stored.get(one.id, (None, None))
         if entry is not None:  # settled values: the entry's, else (older entries) the post's
             hour = entry.views_1h if entry.views_1h is not None else hour

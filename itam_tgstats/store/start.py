@@ -20,9 +20,14 @@ from itam_tgstats.store.keys import (
     last_points_key,
     loads_or_text,
 )
+from itam_tgstats.store.scripts import TAKE_LOCK_SCRIPT
 from itam_tgstats.store.series import Followed, history_wanted, parse_followed, stored_marks
 
 log = logging.getLogger(__name__)
+
+# The longest any pass holds `tg:lock`: TG_TIMEOUT at its maximum (86,400 s) and the 30 s a
+# lock outlives it. A lock without expiry, or expiring later, is no pass's: taken over.
+LONGEST_LOCK_MS = (86_400 + 30) * 1000
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,10 @@ class PassReads(Connection):
             pipe.get(LOCK_KEY)
             for key in images:
                 pipe.exists(key)
-            holder, *found = await pipe.execute()
+            # A lock of another type (not a pass's) answers with an error: not this pass's.
+            holder, *found = await pipe.execute(raise_on_error=False)
         if self._guard is not None:
-            self._check_holder(holder)
+            self._check_holder(holder if isinstance(holder, str) else None)
         return {key for key, exists in zip(images, found, strict=True) if exists}
 
     async def begin_pass(
@@ -107,7 +113,7 @@ class PassReads(Connection):
         hashes = [last_points_key(n) for n in names] if series else []
         async with self._errors("starting the pass"):
             pipe = self.redis.pipeline(transaction=False)
-            pipe.set(LOCK_KEY, token, nx=True, ex=lock_seconds)
+            pipe.eval(TAKE_LOCK_SCRIPT, 1, LOCK_KEY, token, lock_seconds * 1000, LONGEST_LOCK_MS)
             for key in keys:
                 pipe.get(key)
             for key in hashes:
@@ -116,11 +122,15 @@ class PassReads(Connection):
             locked, *answers = await pipe.execute(raise_on_error=False)
             if isinstance(locked, Exception):
                 raise locked
+        if isinstance(locked, list):
+            log.warning("%s; taken over", foreign_lock(*locked))
         try:
             if locked:
                 await self._watch_lock(token)
             values = readable(answers, [*keys, *hashes])
-            return pass_start(bool(locked), values, peers=len(peers), names=len(names))
+            return pass_start(
+                bool(locked), values, peers=len(peers), names=len(names), keys=[*keys, *hashes]
+            )
         except BaseException:
             if locked:  # whatever went wrong, the lock is not left behind
                 with contextlib.suppress(StoreError):
@@ -131,7 +141,22 @@ class PassReads(Connection):
         """The cached channels, None where there is none."""
         async with self._errors("reading the cached channels"):
             values = await self.redis.mget(list(peers)) if peers else []
-        return [parse_peer(v if isinstance(v, str) else None) for v in values]
+        return [
+            parse_peer(v if isinstance(v, str) else None, key)
+            for key, v in zip(peers, values, strict=True)
+        ]
+
+
+def foreign_lock(kind: str, left_ms: int) -> str:
+    """What a `tg:lock` no pass could hold was (TAKE_LOCK_SCRIPT's answer), in words."""
+    if kind != "string":
+        return f"tg:lock held a Redis {kind}, not a pass's token"
+    if left_ms < 0:
+        return "tg:lock had no expiry (a pass's lock expires after TG_TIMEOUT + 30 s)"
+    return (
+        f"tg:lock was held for {-(-left_ms // 1000)} s more, longer than any pass holds it "
+        f"(at most {LONGEST_LOCK_MS // 1000} s)"
+    )
 
 
 def readable(answers: Sequence[Any], keys: Sequence[str]) -> list[Any]:
@@ -142,20 +167,36 @@ def readable(answers: Sequence[Any], keys: Sequence[str]) -> list[Any]:
     return [None if isinstance(a, Exception) else a for a in answers]
 
 
-def pass_start(locked: bool, values: list[Any], *, peers: int, names: int) -> PassStart:
+def pass_start(
+    locked: bool,
+    values: list[Any],
+    *,
+    peers: int,
+    names: int,
+    keys: Sequence[str] = (),
+) -> PassStart:
     """`begin_pass`'s answers, parsed: the status, the original posts, then per peer key,
     per channel its posts, per channel its stats, and (with series) per channel its last
-    points."""
+    points. `keys`: the keys they were read from, named in the line about a value that
+    cannot be read (it reads as missing)."""
+    keys = list(keys) or ["a value"] * len(values)
+    status_key, v1_key, *rest_keys = keys
     status_value, v1_posts, *rest = values
     peer_values, rest = rest[:peers], rest[peers:]
+    peer_keys, rest_keys = rest_keys[:peers], rest_keys[peers:]
     posts_values, stats_values, last_values = (
         rest[:names],
         rest[names : 2 * names],
         rest[2 * names :],
     )
-    status = loads_or_text(status_value)
-    stored = [loads_or_text(v) for v in posts_values]
-    original = loads_or_text(v1_posts)
+    posts_keys, stats_keys, last_keys = (
+        rest_keys[:names],
+        rest_keys[names : 2 * names],
+        rest_keys[2 * names :] or ["a value"] * len(last_values),
+    )
+    status = loads_or_text(status_value, status_key)
+    stored = [loads_or_text(v, k) for v, k in zip(posts_values, posts_keys, strict=True)]
+    original = loads_or_text(v1_posts, v1_key)
     original_media = frozenset(image_keys(original))
     # Before a first pass of version 2, only the original keys hold the first channel's
     # posts: their images count as the first channel's.
@@ -166,14 +207,19 @@ def pass_start(locked: bool, values: list[Any], *, peers: int, names: int) -> Pa
     channel_media = tuple(frozenset(image_keys(posts)) for posts in media_of)
     return PassStart(
         locked=locked,
-        peers=tuple(parse_peer(v) for v in peer_values),
+        peers=tuple(parse_peer(v, k) for v, k in zip(peer_values, peer_keys, strict=True)),
         status=status if isinstance(status, dict) else None,
         media=original_media.union(*channel_media),
         channel_media=channel_media,
         original_media=original_media,
         channel_marks=tuple(stored_marks(posts) for posts in stored),
-        channel_last_points=tuple(last_points(v or {}) for v in last_values),
-        channel_ids=tuple(channel_id_of(loads_or_text(v)) for v in stats_values),
+        channel_last_points=tuple(
+            last_points(v or {}, k) for v, k in zip(last_values, last_keys, strict=True)
+        ),
+        channel_ids=tuple(
+            channel_id_of(loads_or_text(v, k))
+            for v, k in zip(stats_values, stats_keys, strict=True)
+        ),
         channel_posts=tuple(stored),
     )
 
@@ -189,10 +235,18 @@ def is_post_id(field: str) -> bool:
     return field.isascii() and field.isdigit() and len(field) <= 19
 
 
-def last_points(fields: Mapping[str, str]) -> dict[int, Followed]:
-    """A last-points hash as post id → its entry; unreadable fields are left out."""
+def last_points(fields: Mapping[str, str], key: str = "a last-points hash") -> dict[int, Followed]:
+    """A last-points hash as post id → its entry; unreadable fields are left out (one line
+    names `key` and how many)."""
     points = {int(k): parse_followed(v) for k, v in fields.items() if is_post_id(k)}
-    return {k: p for k, p in points.items() if p is not None}
+    readable = {k: p for k, p in points.items() if p is not None}
+    if len(readable) < len(fields):
+        log.warning(
+            "%s: %d of its fields are not this tool's (unreadable): read as missing",
+            key,
+            len(fields) - len(readable),
+        )
+    return readable
 
 
 def image_keys(posts: Any) -> set[str]:
@@ -204,9 +258,9 @@ def image_keys(posts: Any) -> set[str]:
     return {k for k in keys if k.startswith(MEDIA_KEY_PREFIX)}
 
 
-def parse_peer(value: str | None) -> ResolvedChannel | None:
+def parse_peer(value: str | None, key: str = "a cached peer") -> ResolvedChannel | None:
     """A cached peer; None (resolve again) when missing or unreadable."""
-    data = loads_or_text(value)
+    data = loads_or_text(value, key)
     if not isinstance(data, dict):
         return None
     try:

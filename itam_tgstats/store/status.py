@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ from typing import Any
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import ChannelError, ChannelSkipped, one_line
 from itam_tgstats.models import AdminStatsRead, iso_utc
+
+log = logging.getLogger(__name__)
 
 # A channel that fails on its own is not asked about again for this long, doubling after
 # each further failure up to the cap; a success resets it.
@@ -27,6 +30,13 @@ NO_LONGER_VIEWABLE = (
     "this account can no longer view the channel's statistics (can_view_stats is false: not "
     "an admin any more, or the channel has too few followers); the stored ones stay"
 )
+# A time up to this many seconds ahead of the clock is a clock's drift between hosts; one
+# further ahead was written by a clock that was wrong, or is foreign data: it is not fresh,
+# and no reason to skip anything.
+CLOCK_SKEW = 300
+# No FloodWait is longer than a day: a `retry_after` further ahead is not honoured, and a
+# longer wait is recorded as a day (the pass after it asks Telegram again).
+LONGEST_WAIT = 86_400
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,9 @@ def next_status(
         "last_error": prev.get("last_error") if ok else error,
         "exit_code": exit_code,
         "consecutive_failures": 0 if ok else _count(prev) + 1,
-        "retry_after": iso_utc(retry_after) if retry_after is not None else None,
+        "retry_after": iso_utc(min(retry_after, now + LONGEST_WAIT))
+        if retry_after is not None
+        else None,
     }
     if channels is not None:
         before = prev.get("channels")
@@ -194,6 +206,22 @@ def parse_time(value: Any) -> float | None:
 def retry_after_time(status: dict[str, Any] | None) -> float | None:
     """The unix time before which Telegram asked us not to call again, from `tg:status`."""
     return parse_time((status or {}).get("retry_after"))
+
+
+def honoured_wait(status: dict[str, Any] | None, now: float) -> float | None:
+    """`tg:status.retry_after` as a unix time when it is still ahead and at most a day away
+    (LONGEST_WAIT); None otherwise. A time further ahead is logged once and ignored: honoured,
+    a clock that was ahead or a planted value would stop every pass for good."""
+    retry_at = retry_after_time(status)
+    if retry_at is None or retry_at <= now:
+        return None
+    if retry_at > now + LONGEST_WAIT:
+        log.warning(
+            "tg:status.retry_after %s is more than a day ahead: no FloodWait is that long; ignored",
+            iso_utc(retry_at),
+        )
+        return None
+    return retry_at
 
 
 def channel_retry_after(status: dict[str, Any] | None, name: str) -> tuple[float | None, str]:

@@ -41,7 +41,7 @@ from itam_tgstats.store.scripts import (
 )
 from itam_tgstats.store.series import DAY, HISTORY_PAGE, SeriesWrite, advance, fits_a_page
 from itam_tgstats.store.start import PassStart
-from itam_tgstats.store.status import parse_time
+from itam_tgstats.store.status import CLOCK_SKEW, parse_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -148,6 +148,8 @@ class PassWrites(Connection):
                     pipe.set(keys.posts, posts)
                     pipe.zadd(keys.history, {point: now})
                     pipe.zremrangebyscore(keys.history, "-inf", point_cutoff)
+                    # Points ahead of the clock (no pass's) would stay for ever.
+                    pipe.zremrangebyscore(keys.history, f"({now + CLOCK_SKEW}", "+inf")
                 if write.first:
                     pipe.set(LAST_UPDATE_KEY, snapshot.stats.collected_at)
             if series is None:

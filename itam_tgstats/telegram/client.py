@@ -27,6 +27,7 @@ from itam_tgstats.errors import (
     TelegramError,
     describe,
     one_line,
+    rpc_error_id,
 )
 from itam_tgstats.models import AdminStatsRead, ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.render import build_posts, build_stats, complete_posts, history_total
@@ -48,6 +49,32 @@ CACHED_PEER_REFUSALS = (*STALE_PEER_ERRORS, tg.ChannelPrivate)
 INVOKE_RETRIES = 3
 # Requests in flight at once on the connection, whatever the number of channels.
 MAX_IN_FLIGHT = 10
+
+
+def _no_unknown_errors_file() -> None:
+    """Pyrogram appends each error id it has no class for to `unknown_errors.txt` in the
+    working directory, from the error's constructor: where it cannot write (a read-only
+    directory, the image's), the OSError replaced Telegram's error, and one channel's
+    refusal failed the whole pass (exit 1). It has no setting for the file: turned off
+    here, once; the error's id is kept in our one-line message (`rpc_error_id`)."""
+    init = tg.RPCError.__init__
+    if getattr(init, "quiet", False):
+        return
+
+    def quiet_init(
+        self: tg.RPCError,
+        value: Any = None,
+        rpc_name: str | None = None,
+        is_unknown: bool = False,  # what turns the file on: never passed on
+        is_signed: bool = False,
+    ) -> None:
+        init(self, value, rpc_name, False, is_signed)
+
+    quiet_init.quiet = True  # type: ignore[attr-defined]
+    tg.RPCError.__init__ = quiet_init
+
+
+_no_unknown_errors_file()
 
 # ---------------------------------------------------------------------------
 # The client.
@@ -337,8 +364,9 @@ async def close_client(client: Client) -> None:
 
 def session_message(error: tg.RPCError) -> str:
     """The exit-3 message."""
+    name = rpc_error_id(error, with_code=False)
     return (
-        f"the Telegram session is not authorized any more ({error.ID}): "
+        f"the Telegram session is not authorized any more ({name}): "
         "mint a new one with `tgstats session` and put it in TG_SESSION_STRING"
     )
 
@@ -358,8 +386,7 @@ def channel_error(username: str, error: tg.RPCError) -> TelegramError:
         )
     if isinstance(error, STALE_PEER_ERRORS):
         return ChannelError(username, f"channel @{username} cannot be read ({error.ID})")
+    refused = f"Telegram refused the request for @{username}: {rpc_error_id(error)}"
     if isinstance(error, tg.BadRequest | tg.Forbidden):
-        return ChannelError(
-            username, f"Telegram refused the request for @{username}: {error.CODE} {error.ID}"
-        )
-    return TelegramError(f"Telegram refused the request for @{username}: {error.CODE} {error.ID}")
+        return ChannelError(username, refused)
+    return TelegramError(refused)

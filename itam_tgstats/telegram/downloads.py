@@ -28,7 +28,7 @@ from typing import Any
 from pyrogram import Client, raw
 from pyrogram import errors as tg
 
-from itam_tgstats.errors import describe
+from itam_tgstats.errors import describe, rpc_error_id
 from itam_tgstats.models import MediaFile
 
 log = logging.getLogger(__name__)
@@ -180,5 +180,5 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, tg.FloodWait):
         return f"FloodWait of {error.value} s"
     if isinstance(error, tg.RPCError):
-        return f"{error.CODE} {error.ID}"
+        return rpc_error_id(error)
     return describe(error)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from itam_tgstats.errors import ConfigError, SessionError, TelegramError, describe
+from itam_tgstats.errors import ConfigError, SessionError, TelegramError, describe, rpc_error_id
 from itam_tgstats.telegram.session_string import SessionStringError, parse_session_string
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def login(
             "(PHONE_NUMBER_FLOOD); try again in a few hours"
         ) from None
     except tg.RPCError as e:
-        raise TelegramError(f"Telegram refused the login: {e.CODE} {e.ID}") from None
+        raise TelegramError(f"Telegram refused the login: {rpc_error_id(e)}") from None
     finally:
         await close_client(client)
     prompter.say("Logged in. The session string follows on stdout.")

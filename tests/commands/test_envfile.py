@@ -252,3 +252,131 @@ def test_the_write_itself_refuses_what_is_not_a_regular_file(
         write_env(link, "SECRET")
     assert target.read_text() == "A=1\n" and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.env", "link.env", "real.env"]
+
+
+# --- only a .env file, never a system file ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n", 1),
+        (b"#!/bin/sh\nset -e\necho started\n", 2),
+        (b'{"TG_API_ID": 12345}\n', 1),
+        (b"A=1\n[section]\nB=2\n", 2),
+        (b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake user@host\n", 1),
+        (b"A=1\nexport\n", 2),
+        (b"A=1\nnot a line\n", 2),
+        (b"A=1\n\x00\x01\x02\n", 2),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_not_an_env_file_is_refused_untouched(
+    tmp_path: Path, text: bytes, line: int
+) -> None:
+    path = tmp_path / "passwd"
+    path.write_bytes(text)
+    path.chmod(0o644)
+    for attempt in (check_env_target, lambda p: write_env(p, "SECRET")):
+        with pytest.raises(ConfigError) as caught:
+            attempt(path)
+        assert str(caught.value) == (
+            f"--write-env {path} is not a .env file (line {line} is neither empty, a comment, "
+            "nor KEY=value); give the path of the .env file"
+        )
+    assert path.read_bytes() == text
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b"\n\n",
+        b"# comment\n  # indented comment\n",
+        b"A=1\nexport B=2\n  C = 'three'\nD=\"multi\nline\"\nE=\n",
+        b"\xef\xbb\xbfA=1\r\n",
+        b"TG_SESSION_STRING\n",
+        b"export TG_SESSION_STRING\n",
+        b"A=1 # comment\n",
+        b"A.B=1\n",
+        b"A=\xff\xfe\n",
+    ],
+)
+def test_an_env_file_is_accepted(tmp_path: Path, text: bytes) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes(text)
+    check_env_target(path)
+    write_env(path, "NEW")
+    assert b"TG_SESSION_STRING=NEW" in path.read_bytes()
+
+
+def test_a_file_too_big_for_a_env_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "disk.img"
+    path.write_bytes(b"A=1\n" * 300_000)
+    with pytest.raises(ConfigError) as caught:
+        check_env_target(path)
+    assert str(caught.value) == (
+        f"--write-env {path} is not a .env file (1200000 bytes); give the path of the .env file"
+    )
+
+
+@pytest.fixture
+def never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal is tested without ever writing: a write would fail the test first."""
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("a system path was about to be written")
+
+    monkeypatch.setattr(envfile, "_replace", refuse)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "/etc/tgstats-never-written.env", "/usr/local/tgstats.env",
+     "/proc/self/environ", "/sys/kernel/tgstats.env", "/dev/shm/tgstats.env",  # noqa: S108
+     "/boot/tgstats.env", "/etc/../etc/tgstats.env"],
+)  # fmt: skip
+def test_system_paths_are_refused(never_written: None, path: str) -> None:
+    existed = Path(path).exists()
+    for attempt in (check_env_target, lambda p: write_env(p, "SECRET")):
+        with pytest.raises(ConfigError) as caught:
+            attempt(Path(path))
+        message = str(caught.value)
+        assert message.startswith(f"--write-env {path} ")
+        assert "system directory" in message or "not a regular file" in message
+    assert Path(path).exists() is existed
+
+
+def test_a_system_path_behind_a_link_to_its_folder_is_refused(
+    never_written: None, tmp_path: Path
+) -> None:
+    folder = tmp_path / "config"
+    folder.symlink_to("/etc")
+    path = folder / "tgstats-never-written.env"
+    with pytest.raises(ConfigError) as caught:
+        check_env_target(path)
+    assert str(caught.value) == (
+        f"--write-env {path} is in /etc, a system directory; give the path of your "
+        "project's .env file"
+    )
+
+
+def test_the_session_command_refuses_a_system_path_before_the_login(
+    env: dict[str, str], never_written: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from itam_tgstats.cli import app
+    from itam_tgstats.telegram import login
+
+    async def no_login(*_args: object, **_kwargs: object) -> str:
+        raise AssertionError("logged in")
+
+    monkeypatch.setattr(login, "login", no_login)
+    result = CliRunner().invoke(app, ["session", "--write-env", "/etc/tgstats-never.env"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: --write-env /etc/tgstats-never.env is in /etc, a system directory; give the "
+        "path of your project's .env file\n"
+    )
+    assert not Path("/etc/tgstats-never.env").exists()

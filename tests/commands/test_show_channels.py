@@ -316,7 +316,8 @@ def test_first_channel_falls_back_to_the_original_keys(redis_url: str, rdb: redi
     assert "IT at MISIS  @itatmisis" in lines
     assert show.check_freshness(view, 900, NOW) == (
         False,
-        "stale: @itam_events never (limit 30 min)",
+        "stale: @itam_events never (limit 30 min); no pass has recorded its outcome "
+        "(tg:status is missing)",
     )
 
 
@@ -338,8 +339,10 @@ def test_one_round_trip_for_every_channel(redis_url: str, rdb: redis.Redis) -> N
         for name, stats in rdb.info("commandstats").items()
         if not name.startswith(("cmdstat_config", "cmdstat_info"))  # the test's own
     }
-    # one MULTI/EXEC: the original keys (4 GET, 1 ZRANGE), then 2 GET + 1 ZRANGE per channel
-    assert calls == {"cmdstat_multi": 1, "cmdstat_exec": 1, "cmdstat_get": 4 + 2 * 3,
+    # one script: the original keys (4 GET, 1 ZRANGE), then 2 GET + 1 ZRANGE per channel,
+    # each after its TYPE and size (STRLEN, ZCARD)
+    assert calls == {"cmdstat_eval": 1, "cmdstat_type": 5 + 3 * 3, "cmdstat_strlen": 4 + 2 * 3,
+                     "cmdstat_get": 4 + 2 * 3, "cmdstat_zcard": 1 + 3,
                      "cmdstat_zrange": 1 + 3}  # fmt: skip
 
 
@@ -350,7 +353,10 @@ def test_check_names_the_stale_channel_and_exits_1(three: dict[str, str], rdb: r
     seed(rdb, int(time.time()))
     result = runner.invoke(app, ["show", "--check"])
     assert (result.exit_code, result.stderr) == (1, "")
-    assert result.stdout == "stale: @itam_jobs last updated 3 h ago (limit 30 min)\n"
+    assert result.stdout.startswith(
+        "stale: @itam_jobs last updated 3 h ago (limit 30 min); last pass failed at "
+    )
+    assert result.stdout.endswith(f" (5 min ago), exit 4: {PRIVATE}\n")
 
 
 def test_check_exits_0_when_every_channel_is_fresh(three: dict[str, str], rdb: redis.Redis) -> None:
@@ -371,7 +377,8 @@ def test_check_names_every_stale_channel_in_order(three: dict[str, str]) -> None
         "d": {"stats": {"collected_at": "yesterday"}},
     }}  # fmt: skip
     assert show.check_freshness(view, 900, NOW) == (
-        False, "stale: @a last updated 3 h ago, @b never, @d never (limit 30 min)"
+        False, "stale: @a last updated 3 h ago, @b never, @d never (limit 30 min); "
+        "no pass has recorded its outcome (tg:status is missing)"
     )  # fmt: skip
 
 
@@ -388,7 +395,11 @@ def test_check_cut_off_is_exactly_twice_the_interval_for_every_channel(
         if age == 1799
         else (True, "ok: 2 channels, oldest update 30 min ago (@b)")
         if fresh
-        else (False, "stale: @b last updated 30 min ago (limit 30 min)")
+        else (
+            False,
+            "stale: @b last updated 30 min ago (limit 30 min); no pass has recorded "
+            "its outcome (tg:status is missing)",
+        )
     )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from itam_tgstats.models import ChannelSnapshot, ChannelStats, Post
 from itam_tgstats.store.series import (
     DAY,
     HOUR,
+    Followed,
     Point,
+    advance,
     err24_percent,
     gains_point,
     interpolate,
@@ -99,6 +102,43 @@ def test_points_read_back_and_garbage_is_skipped() -> None:
     assert parse_point('{"t": 1}') is None
     assert parse_point('{"t":1,"views":true,"reactions":0,"forwards":0,"comments":0}') is None
     assert parse_point("[1]") is None
+    assert parse_point("[" * 1000 + "]" * 1000) is None  # no RecursionError
+
+
+@pytest.mark.parametrize("ahead", [301, 3600, 2_000_000_000])
+def test_a_last_point_ahead_of_the_clock_does_not_freeze_the_series(ahead: int) -> None:
+    """A point more than a few minutes ahead (a clock that was ahead, a planted value) is no
+    reason to skip one: the post gains a point (the Lua step drops the points ahead of it,
+    tests/store/test_scripts.py), and no view is interpolated from the point ahead."""
+    assert gains_point(HOUR, point(NOW + ahead, 1), NOW, 7) is True
+    assert gains_point(2 * DAY, point(NOW + ahead, 1), NOW, 7) is True
+    snapshot = ChannelSnapshot(
+        stats=ChannelStats(channel_id=-1001, username="p", title="P", subscribers_count=10,
+                           posts_count=2, last_post_date=None, collected_at=""),
+        posts=[Post(id=1, text="", date="2027-01-15T07:00:00+00:00", views=9, forwards=0),
+               Post(id=2, text="", date="2027-01-15T07:00:00+00:00", views=9, forwards=0)],
+    )  # fmt: skip
+    posted = 1_800_000_000 - HOUR  # the posts' date
+    advanced, series = advance(
+        snapshot,
+        last_points={
+            1: Followed(point(posted + HOUR + ahead, 1_000_000), posted),
+            2: Followed(point(posted + 60, 1), posted),
+        },
+        stored={},
+        now=posted + HOUR,
+        days=7,
+    )
+    assert series is not None
+    assert set(series.appended) == {1, 2}
+    assert advanced.posts[0].views_1h == 9  # this pass's point, at the 1 h mark exactly
+
+
+@pytest.mark.parametrize("ahead", [0, 300])
+def test_a_last_point_a_few_minutes_ahead_is_a_second_pass_in_the_same_moment(
+    ahead: int,
+) -> None:
+    assert gains_point(HOUR, point(NOW + ahead, 1), NOW, 7) is False
 
 
 def test_stored_marks_from_stored_posts() -> None:

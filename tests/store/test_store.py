@@ -603,7 +603,8 @@ def test_a_long_flood_wait_is_waited_out_to_the_second_whatever_the_time_zone(
     with pytest.raises(TelegramError) as caught:
         run_pass(settings, fake_tg)
     assert str(caught.value) == (
-        f"Telegram asked to wait until {until} (FloodWait); this pass did not contact it"
+        f"Telegram asked to wait until {until} (FloodWait); this pass did not contact it "
+        "(`tgstats collect --retry-now` asks at once)"
     )
     assert fake_tg.calls == []
     assert status(rdb)["retry_after"] == until
