@@ -157,16 +157,25 @@ def test_a_clock_a_few_minutes_behind_still_reads_fresh(ahead: int) -> None:
     )
 
 
-def test_a_channel_collected_in_the_future_is_not_fresh() -> None:
+@pytest.mark.parametrize("ahead", [301, 3600, None])
+def test_a_channel_collected_in_the_future_is_not_fresh(ahead: int | None) -> None:
+    when = "2099-01-01T00:00:00+00:00" if ahead is None else iso(NOW + ahead)
     view = {"channels": {
         "a": {"stats": {"collected_at": iso(NOW - 60)}},
-        "b": {"stats": {"collected_at": "2099-01-01T00:00:00+00:00"}},
+        "b": {"stats": {"collected_at": when}},
     }}  # fmt: skip
     fresh, line = check(view)
     assert not fresh
-    assert line.startswith(
-        "stale: @b last updated 2099-01-01T00:00:00+00:00, ahead of this clock (limit 30 min)"
-    )
+    assert line.startswith(f"stale: @b last updated {when}, ahead of this clock (limit 30 min)")
+
+
+@pytest.mark.parametrize("ahead", [0, 300])
+def test_a_channel_collected_a_few_minutes_ahead_is_fresh(ahead: int) -> None:
+    view = {"channels": {
+        "a": {"stats": {"collected_at": iso(NOW - 60)}},
+        "b": {"stats": {"collected_at": iso(NOW + ahead)}},
+    }}  # fmt: skip
+    assert check(view)[0] is True
 
 
 def test_the_health_check_of_a_planted_future_update_exits_1(

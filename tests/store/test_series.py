@@ -49,6 +49,7 @@ def test_gains_point(age: int, last_age: int | None, days: int, gains: bool) -> 
     [
         (DAY + 60, 120, True),  # the first pass past the 24-hour mark: views_24h settles
         (DAY + 60, 30, False),  # a point past the mark already: hourly again
+        (DAY + 900, 900, False),  # a point exactly at the mark settles it: hourly again
         (DAY + 60, HOUR, True),
         (DAY - 60, 30, True),  # younger than a day: every pass
     ],
