@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: the repository's packages impo
 import redis
 from pyrogram import raw
 
-from bench.common import table
+from bench.common import LAUNCHER, table
 from itam_tgstats.store.keys import LAST_UPDATE_KEY, POSTS_KEY, STATS_KEY, STATUS_KEY, channel_keys
 from tests.channels import post
 from tests.conftest import RedisServer
@@ -53,21 +53,6 @@ ENTITY_KINDS = (
     raw.types.MessageEntityCode,
     raw.types.MessageEntityUnderline,
 )
-
-# Times a command and reads its own child's rusage (as bench/run.py does): a child forked
-# from the large bench process would count the bench's memory as its own.
-LAUNCHER = """
-import os, sys, time
-started = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
-"""
 
 
 def entity_post(channel_id: int, msg_id: int) -> Any:

@@ -60,7 +60,13 @@ import redis  # noqa: E402
 from bench.admin_stats import print_admin_stats, run_admin_stats  # noqa: E402
 from bench.baseline import baseline_pass, teach_high_level_calls  # noqa: E402
 from bench.channels import print_channels, run_channels  # noqa: E402
-from bench.common import REDIS_TRIPS_PER_PASS, median_of, one_pass, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    LAUNCHER,
+    REDIS_TRIPS_PER_PASS,
+    median_of,
+    one_pass,
+    table,
+)
 from bench.events import print_events, run_events  # noqa: E402
 from bench.health import print_health, run_health  # noqa: E402
 from bench.media import print_media, run_media  # noqa: E402
@@ -103,22 +109,6 @@ def baseline(latency: float, repeat: int, posts: int) -> dict[str, float]:
             }
         )
     return median_of(runs)
-
-
-# A small launcher times the command and reads its own child's rusage: the bench process is
-# large, and a child forked (or vforked) from it would count the bench's memory as its own.
-LAUNCHER = """
-import os, sys, time
-started = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
-"""
 
 
 def process(
