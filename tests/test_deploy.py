@@ -209,7 +209,10 @@ def test_the_image_build_stage_has_every_file_the_package_build_needs(tmp_path: 
         names = built.namelist()
     # setuptools only warns when a licence file is missing: the wheel must carry it
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
-    assert "itam_tgstats/cli.py" in names
+    # every module of the package, its folders' too (the image installs the wheel)
+    package = REPO / "itam_tgstats"
+    modules = {f"itam_tgstats/{p.relative_to(package).as_posix()}" for p in package.rglob("*.py")}
+    assert modules <= set(names), sorted(modules - set(names))
 
 
 def test_secrets_the_readme_creates_are_git_ignored() -> None:
