@@ -73,9 +73,20 @@ def run(action: Callable[[], T]) -> T:
         raise fail(e.message, e.exit_code) from None
 
 
-def load_settings(*, need_telegram: bool, need_session: bool = False) -> Settings:
+# What `show` reads (every form, the health check included): a malformed API id, hash or
+# session string, which it never uses, does not stop it.
+SHOW_READS = ("REDIS_URL", "TG_CHANNEL_USERNAME", "TG_UPDATE_INTERVAL", "TG_POST_HISTORY_DAYS")
+# What `session` reads: never TG_SESSION_STRING, the value it is there to replace.
+SESSION_READS = ("TG_API_ID", "TG_API_HASH", "LOG_LEVEL")
+
+
+def load_settings(
+    *, need_telegram: bool, need_session: bool = False, reads: tuple[str, ...] | None = None
+) -> Settings:
     """Settings from the environment and ./.env, with logging set up from them."""
-    settings = Settings.from_env(need_telegram=need_telegram, need_session=need_session)
+    settings = Settings.from_env(
+        need_telegram=need_telegram, need_session=need_session, reads=reads
+    )
     setup_logging(settings.log_level)
     return settings
 
@@ -224,7 +235,7 @@ def show(
         raise fail("--channel chooses the detail view: not with --json or --check", 2)
     if post is not None and (as_json or check):
         raise fail("--post shows one post's series: not with --json or --check", 2)
-    settings = run(lambda: load_settings(need_telegram=False))
+    settings = run(lambda: load_settings(need_telegram=False, reads=SHOW_READS))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
     # The health check (every minute) never reads the posts' series.
     series = as_json or post is not None
@@ -297,10 +308,11 @@ def _ask_credentials(settings: Settings, prompter: TerminalPrompter) -> tuple[in
     env = load_environment()
     if not settings.api_id:
         env["TG_API_ID"] = prompter.ask("TG_API_ID (from https://my.telegram.org/apps)")
-        Settings.from_env(env, need_telegram=False)  # a bad id is named before the next question
+        # a bad id is named before the next question
+        Settings.from_env(env, need_telegram=False, reads=SESSION_READS)
     if not settings.api_hash:
         env["TG_API_HASH"] = prompter.secret("TG_API_HASH (not shown)")
-    checked = Settings.from_env(env)
+    checked = Settings.from_env(env, reads=SESSION_READS)
     return checked.api_id, checked.api_hash
 
 
@@ -343,7 +355,7 @@ def session(
     from itam_tgstats.commands import envfile  # noqa: PLC0415
     from itam_tgstats.telegram import login as session_  # noqa: PLC0415
 
-    settings = run(lambda: load_settings(need_telegram=False))
+    settings = run(lambda: load_settings(need_telegram=False, reads=SESSION_READS))
     if write_env is not None:  # before the login: a refused path would lose the new session
         run(lambda: envfile.check_env_target(write_env))
     prompter = TerminalPrompter()
