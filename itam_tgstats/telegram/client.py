@@ -29,6 +29,13 @@ from itam_tgstats.errors import (
 )
 from itam_tgstats.models import ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.render import build_posts, build_stats, complete_posts, history_total
+from itam_tgstats.telegram.reach import (
+    connect_words,
+    low_level,
+    not_started,
+    trace_of,
+    traced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +78,8 @@ class TelegramSource:
         # Every channel resolved by this source, by username, even if the pass fails later:
         # contacts.resolveUsername is the most flood-limited call, never to be repeated.
         self.resolved: dict[str, ResolvedChannel] = {}
-        options: dict[str, Any] = {}
-        if protocol_factory is not None:
-            options["protocol_factory"] = protocol_factory
+        # The transport notes where it dialled and why it failed (`reach`).
+        options: dict[str, Any] = {"protocol_factory": traced(protocol_factory)}
         self.client = Client(
             name="tgstats",
             api_id=settings.api_id,
@@ -265,8 +271,11 @@ async def connect_client(client: Client) -> None:
 
     Any failure to set up the connection counts: a middlebox answering garbage makes
     Pyrogram's handshake die with a KeyError in its TL decoder, a refusal ends as a
-    ConnectionError, and so on. A revoked session is a SessionError.
+    ConnectionError, and so on; the line says which in words (`reach`), and a DEBUG line
+    names the data center, the address and the low-level cause. A revoked session is a
+    SessionError.
     """
+    trace = trace_of(client)
     try:
         await client.connect()
     except (tg.Unauthorized, tg.AuthKeyDuplicated) as e:
@@ -274,16 +283,21 @@ async def connect_client(client: Client) -> None:
         raise SessionError(session_message(e)) from None
     except Exception as e:  # noqa: BLE001 - see the docstring
         await close_client(client)
+        log.debug("cannot connect to Telegram's %s", low_level(e, trace))
         raise TelegramError(
-            f"cannot reach Telegram: the connection could not be set up ({describe(e)})"
+            f"cannot reach Telegram: the connection could not be set up ({connect_words(e, trace)})"
         ) from None
     if client.session is None or not client.session.is_started.is_set():
         # Pyrogram returns from connect() and keeps retrying in the background; a pass (or
         # a person at a prompt) has no time for that.
         await close_client(client)
+        log.debug("cannot connect to Telegram's %s", not_started(trace))
         raise TelegramError(
-            "cannot reach Telegram: the connection could not be set up (no answer in time)"
+            "cannot reach Telegram: the connection could not be set up "
+            f"({connect_words(TimeoutError(), trace)})"
         )
+    if trace is not None:
+        log.debug("connected to Telegram's %s", trace.where())
 
 
 async def close_client(client: Client) -> None:
