@@ -50,9 +50,17 @@ ENV PYTHONUNBUFFERED=1 \
 COPY --from=build /install /usr/local
 COPY --from=supercronic /usr/local/bin/supercronic /usr/local/bin/supercronic
 COPY docker/entrypoint.sh /usr/local/bin/tgstats-entrypoint
-# A broken schedule fails the build, not the deployment: supercronic reads the crontab
-# generated for the default interval and for the minute, hourly and daily forms.
-RUN for interval in 60 900 3600 21600 86400; do \
+COPY docker/healthcheck.sh /usr/local/bin/tgstats-healthcheck
+# The schedule at the default TG_UPDATE_INTERVAL: the repo's top-level crontab.
+COPY crontab /usr/local/share/tgstats/crontab
+# A broken schedule fails the build, not the deployment: supercronic reads the shipped
+# crontab (the one generated for 900 s, to the byte) and those generated for the minute,
+# hourly and daily forms. /run/tgstats: the init's private files (its crontab, the health
+# check's markers); /etc/tgstats: where a deployer mounts a crontab of their own.
+RUN grep -qxF "$(TG_UPDATE_INTERVAL=900 python -m itam_tgstats.commands.container --print-crontab)" \
+      /usr/local/share/tgstats/crontab \
+ && /usr/local/bin/supercronic -test /usr/local/share/tgstats/crontab \
+ && for interval in 60 3600 21600 86400; do \
       TG_UPDATE_INTERVAL="${interval}" python -m itam_tgstats.commands.container --print-crontab \
         > /tmp/tgstats.crontab \
       && /usr/local/bin/supercronic -test /tmp/tgstats.crontab || exit 1; \
@@ -60,11 +68,16 @@ RUN for interval in 60 900 3600 21600 86400; do \
  && rm /tmp/tgstats.crontab \
  && groupadd --gid 10001 tgstats \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin tgstats \
- && install -d -o 10001 -g 10001 /app
+ && install -d -o 10001 -g 10001 /app \
+ && install -d -o 10001 -g 10001 -m 0700 /run/tgstats \
+ && install -d -m 0755 /etc/tgstats
 WORKDIR /app
 USER 10001:10001
-# Healthy once the pass at start succeeds, while the last success is younger than
-# 2 × TG_UPDATE_INTERVAL. The start period covers the pass at start (TG_TIMEOUT, 120 s).
-HEALTHCHECK --interval=30s --timeout=20s --start-period=3m --retries=3 \
-  CMD ["tgstats", "show", "--check"]
+# Healthy while the last success is younger than 2 × TG_UPDATE_INTERVAL. Docker 20.10 has
+# no --start-interval: the check runs every 10 s from the start, and its first run waits
+# for the init's start sequence (the pass at start: up to 30 s for Redis + TG_TIMEOUT) to
+# end, so the first result is that pass's, within seconds. No start period: that result
+# counts at once (retries 1), healthy or not. The timeout covers a TG_TIMEOUT up to ~9 min.
+HEALTHCHECK --interval=10s --timeout=10m --retries=1 \
+  CMD ["tgstats-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tgstats-entrypoint"]

@@ -70,5 +70,9 @@ run: $(VENV)/.run-installed redis-server
 bench: setup redis-server
 	$(PY) bench/run.py
 
+# Everything `make` and `.ci/run` create in the checkout: environments, caches, build output,
+# the types check's local npm/go folders, what Pyrogram writes. Never .env or secrets.
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .types-check
+	rm -rf $(VENV) .venv .ci-venv .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  build dist *.egg-info .types-check node_modules unknown_errors.txt
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

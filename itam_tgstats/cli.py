@@ -7,7 +7,6 @@ Telegram, so `show` and `--help` stay fast.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import io
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from itam_tgstats import __version__
+from itam_tgstats.commands.prompter import TerminalPrompter
 from itam_tgstats.config import Settings, load_environment
 from itam_tgstats.errors import ConfigError, TgStatsError
 from itam_tgstats.escapes import escape_controls, setup_logging
@@ -73,9 +73,20 @@ def run(action: Callable[[], T]) -> T:
         raise fail(e.message, e.exit_code) from None
 
 
-def load_settings(*, need_telegram: bool, need_session: bool = False) -> Settings:
+# What `show` reads (every form, the health check included): a malformed API id, hash or
+# session string, which it never uses, does not stop it.
+SHOW_READS = ("REDIS_URL", "TG_CHANNEL_USERNAME", "TG_UPDATE_INTERVAL", "TG_POST_HISTORY_DAYS")
+# What `session` reads: never TG_SESSION_STRING, the value it is there to replace.
+SESSION_READS = ("TG_API_ID", "TG_API_HASH", "LOG_LEVEL")
+
+
+def load_settings(
+    *, need_telegram: bool, need_session: bool = False, reads: tuple[str, ...] | None = None
+) -> Settings:
     """Settings from the environment and ./.env, with logging set up from them."""
-    settings = Settings.from_env(need_telegram=need_telegram, need_session=need_session)
+    settings = Settings.from_env(
+        need_telegram=need_telegram, need_session=need_session, reads=reads
+    )
     setup_logging(settings.log_level)
     return settings
 
@@ -226,7 +237,7 @@ def show(
         raise fail("--channel chooses the detail view: not with --json or --check", 2)
     if post is not None and (as_json or check):
         raise fail("--post shows one post's series: not with --json or --check", 2)
-    settings = run(lambda: load_settings(need_telegram=False))
+    settings = run(lambda: load_settings(need_telegram=False, reads=SHOW_READS))
     detailed = run(lambda: view_.select_channel(settings.channels, channel))
     # The health check (every minute) reads only what freshness needs: no posts, no series,
     # no admin statistics, no events.
@@ -278,25 +289,6 @@ def show(
     )
 
 
-class TerminalPrompter:
-    """Prompts on stderr, answers from stdin; secrets through getpass (never echoed)."""
-
-    def ask(self, prompt: str) -> str:
-        sys.stderr.write(f"{prompt}: ")
-        sys.stderr.flush()
-        line = sys.stdin.readline()
-        if not line:
-            raise ConfigError("no answer (end of input): run `tgstats session` in a terminal")
-        return line.rstrip("\r\n")
-
-    def secret(self, prompt: str) -> str:
-        return getpass.getpass(f"{prompt}: ", stream=sys.stderr)
-
-    def say(self, message: str) -> None:
-        sys.stderr.write(f"{message}\n")
-        sys.stderr.flush()
-
-
 def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -306,10 +298,11 @@ def _ask_credentials(settings: Settings, prompter: TerminalPrompter) -> tuple[in
     env = load_environment()
     if not settings.api_id:
         env["TG_API_ID"] = prompter.ask("TG_API_ID (from https://my.telegram.org/apps)")
-        Settings.from_env(env, need_telegram=False)  # a bad id is named before the next question
+        # a bad id is named before the next question
+        Settings.from_env(env, need_telegram=False, reads=SESSION_READS)
     if not settings.api_hash:
         env["TG_API_HASH"] = prompter.secret("TG_API_HASH (not shown)")
-    checked = Settings.from_env(env)
+    checked = Settings.from_env(env, reads=SESSION_READS)
     return checked.api_id, checked.api_hash
 
 
@@ -352,7 +345,7 @@ def session(
     from itam_tgstats.commands import envfile  # noqa: PLC0415
     from itam_tgstats.telegram import login as session_  # noqa: PLC0415
 
-    settings = run(lambda: load_settings(need_telegram=False))
+    settings = run(lambda: load_settings(need_telegram=False, reads=SESSION_READS))
     if write_env is not None:  # before the login: a refused path would lose the new session
         run(lambda: envfile.check_env_target(write_env))
     prompter = TerminalPrompter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -94,12 +94,17 @@ class Settings:
         *,
         need_telegram: bool = True,
         need_session: bool = False,
+        reads: Collection[str] | None = None,
     ) -> Settings:
         """Read settings from `environ` (default: the process) over `env_file` (default: ./.env).
 
-        Raises ConfigError naming every missing or invalid variable, in one line.
+        With `reads`, only those variables are read (so only they can be refused): the
+        others keep their defaults, whatever they hold. Raises ConfigError naming every
+        missing or invalid variable, in one line.
         """
         env = load_environment(environ, env_file)
+        if reads is not None:
+            env = {name: value for name, value in env.items() if name in reads}
         problems: list[str] = []
 
         def get(name: str) -> str | None:

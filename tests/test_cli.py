@@ -389,11 +389,14 @@ def test_dry_run_holds_the_lock_while_it_talks_to_telegram(
 def test_lost_lock_is_one_line_exit_4_in_the_cli(
     cli_env: dict[str, str], fake_tg: FakeTelegram, rdb: redis.Redis
 ) -> None:
-    fake_tg.latency = 0.3
-    timer = threading.Timer(0.3, rdb.set, (LOCK_KEY, "a-newer-pass"))
-    timer.start()
+    real = fake_tg.handlers[raw.functions.messages.GetHistory]
+
+    def newer_pass_meanwhile(query: Any, key: bytes) -> Any:
+        rdb.set(LOCK_KEY, "a-newer-pass")  # ours expired mid-pass; a newer pass took it
+        return real(query, key)
+
+    fake_tg.handlers[raw.functions.messages.GetHistory] = newer_pass_meanwhile
     result = invoke("collect")
-    timer.join()
     assert result.exit_code == 4
     assert result.stderr.splitlines()[-1] == (
         "error: this pass lost tg:lock before writing (the lock expired or Redis lost it): "

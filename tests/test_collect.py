@@ -15,6 +15,7 @@ import redis
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import LockLost, SessionError, StoreError, TelegramError
 from itam_tgstats.store import peer_key
+from itam_tgstats.store.connection import Connection
 from itam_tgstats.store.keys import (
     HISTORY_KEY,
     LAST_UPDATE_KEY,
@@ -23,6 +24,7 @@ from itam_tgstats.store.keys import (
     STATS_KEY,
     STATUS_KEY,
 )
+from itam_tgstats.telegram.client import TelegramSource
 from tests.channels import BIG_CHANNEL_ID
 from tests.faketg import FakeTelegram
 from tests.helpers import make_settings, run_pass, snapshot_bytes, status
@@ -296,33 +298,57 @@ def test_snapshot_goes_through_one_multi_exec_and_the_lock_lives_timeout_plus_30
     assert not any(c[0].upper() == "SET" and c[1] in written for c in outside)
 
 
+# When the pass loses tg:lock: after taking it but before it began to watch it (only the
+# check of who holds it catches that), or once connected to Telegram, the watch running (the
+# watch catches it too). Each at an exact point of the pass, not a time that races it.
+LOSING_MOMENTS = ["before the watch", "during the Telegram calls"]
+
+
 def pass_losing_its_lock(
-    settings: Settings, fake: FakeTelegram, rdb: redis.Redis, newer: str | None
+    settings: Settings,
+    fake: FakeTelegram,
+    rdb: redis.Redis,
+    newer: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
 ) -> list[BaseException]:
-    """Run a slow pass; once it holds tg:lock, give the lock to `newer` (None: delete it).
-    What the pass raised."""
-    fake.latency = 0.3
-    errors: list[BaseException] = []
+    """Run a pass that loses tg:lock to `newer` (None: deleted) at `moment` (one of
+    LOSING_MOMENTS). What the pass raised."""
 
-    def slow_pass() -> None:
-        try:
-            run_pass(settings, fake)
-        except (TelegramError, LockLost) as e:
-            errors.append(e)
+    def swap() -> None:
+        if newer is None:
+            rdb.delete(LOCK_KEY)
+        else:
+            rdb.set(LOCK_KEY, newer)
 
-    thread = threading.Thread(target=slow_pass)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not rdb.exists(LOCK_KEY) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if newer is None:
-        rdb.delete(LOCK_KEY)
+    if moment == "before the watch":
+        watch_lock = Connection._watch_lock
+
+        async def watch(self: Connection, token: str) -> None:
+            assert rdb.get(LOCK_KEY) == token  # the pass holds it
+            swap()
+            await watch_lock(self, token)
+
+        monkeypatch.setattr(Connection, "_watch_lock", watch)
     else:
-        rdb.set(LOCK_KEY, newer)
-    thread.join()
+        enter = TelegramSource.__aenter__
+
+        async def connected(self: TelegramSource) -> TelegramSource:
+            source = await enter(self)
+            assert rdb.exists(LOCK_KEY) == 1  # the pass holds it
+            swap()
+            return source
+
+        monkeypatch.setattr(TelegramSource, "__aenter__", connected)
+    errors: list[BaseException] = []
+    try:
+        run_pass(settings, fake)
+    except (TelegramError, LockLost) as e:
+        errors.append(e)
     return errors
 
 
+@pytest.mark.parametrize("moment", LOSING_MOMENTS)
 @pytest.mark.parametrize(
     ("failure", "raised"),
     [
@@ -338,20 +364,28 @@ def test_a_failed_pass_never_deletes_a_lock_another_pass_holds(
     rdb: redis.Redis,
     failure: str,
     raised: type[BaseException],
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
 ) -> None:
     settings = make_settings(fake_tg, redis_url)
     fake_tg.fail("contacts.ResolveUsername", failure)
     # Ours expired; another pass took it.
-    errors = pass_losing_its_lock(settings, fake_tg, rdb, "another-pass-token")
+    errors = pass_losing_its_lock(settings, fake_tg, rdb, "another-pass-token", monkeypatch, moment)
     assert [type(e) for e in errors] == [raised]
     # tg:status belongs to the pass holding the lock now: the failure is not recorded.
     assert rdb.get(STATUS_KEY) is None
     assert rdb.get(LOCK_KEY) == "another-pass-token"
 
 
+@pytest.mark.parametrize("moment", LOSING_MOMENTS)
 @pytest.mark.parametrize("lock_change", ["taken", "expired"])
 def test_a_pass_that_lost_its_lock_writes_nothing_and_exits_4(
-    fake_tg: FakeTelegram, redis_url: str, rdb: redis.Redis, lock_change: str
+    fake_tg: FakeTelegram,
+    redis_url: str,
+    rdb: redis.Redis,
+    lock_change: str,
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
 ) -> None:
     settings = make_settings(fake_tg, redis_url)
     run_pass(settings, fake_tg)
@@ -360,7 +394,7 @@ def test_a_pass_that_lost_its_lock_writes_nothing_and_exits_4(
     fake_tg.channels[0].participants = 7777  # what this pass would write
     # Taken: ours expired and a newer pass took it. Expired (or Redis lost it): nobody has it.
     newer = "a-newer-pass" if lock_change == "taken" else None
-    [error] = pass_losing_its_lock(settings, fake_tg, rdb, newer)
+    [error] = pass_losing_its_lock(settings, fake_tg, rdb, newer, monkeypatch, moment)
     assert isinstance(error, LockLost) and error.exit_code == 4
     assert "lost tg:lock" in error.message and "nothing was written" in error.message
     # Not a byte of the pass landed: snapshot, history, status, peers.

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import tomllib
 from datetime import datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import compose
 from cronsim import CronSim
 
-from itam_tgstats.commands import container
+from itam_tgstats.commands import container, schedule
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,19 +34,26 @@ def stage(name: str) -> str:
     return dockerfile().split(f" AS {name}\n", 1)[1].split("\nFROM ", 1)[0]
 
 
-def test_the_schedule_is_made_from_the_interval_at_start_and_tested_at_build() -> None:
-    assert not (REPO / "crontab").exists()  # no baked schedule to drift from the variable
+def test_the_image_ships_the_repos_crontab_and_tests_every_schedule_at_build() -> None:
+    """The top-level crontab runs at the default interval; the others are made at start."""
+    [job] = schedule.job_lines((REPO / "crontab").read_text())
+    assert job == container.crontab_text(900).strip()
     entrypoint = (REPO / "docker" / "entrypoint.sh").read_text()
     assert "exec /usr/local/bin/python -m itam_tgstats.commands.container" in entrypoint
     assert 'exec "$@"' in entrypoint
     runtime = stage("runtime")
-    assert "python -m itam_tgstats.commands.container --print-crontab" in runtime
-    assert "/usr/local/bin/supercronic -test" in runtime
+    assert f"COPY crontab {schedule.SHIPPED_CRONTAB}" in runtime
+    # the shipped file is the one generated for 900 s, to the byte, and supercronic reads it
+    assert '--print-crontab)" \\\n      /usr/local/share/tgstats/crontab' in runtime
+    assert f"/usr/local/bin/supercronic -test {schedule.SHIPPED_CRONTAB}" in runtime
+    assert "/usr/local/bin/supercronic -test /tmp/tgstats.crontab" in runtime
+    # the init's private directory, and where a deployer mounts a crontab
+    assert f"install -d -o 10001 -g 10001 -m 0700 {schedule.RUN_DIR}" in runtime
+    assert f"install -d -m 0755 {schedule.MOUNTED_CRONTAB.parent}" in runtime
     # supercronic by absolute path, where the image puts it
     assert container.SUPERCRONIC == "/usr/local/bin/supercronic"
     assert f"COPY --from=supercronic {container.SUPERCRONIC} {container.SUPERCRONIC}" in runtime
-    [entry] = container.crontab_text(900).splitlines()
-    fields = entry.split()
+    fields = job.split()
     assert " ".join(fields[:5]) == "*/15 * * * *"
     assert fields[5:] == ["exec", "tgstats", "collect"]
     it = CronSim(" ".join(fields[:5]), datetime(2026, 11, 23, 9, 59))
@@ -53,23 +62,39 @@ def test_the_schedule_is_made_from_the_interval_at_start_and_tested_at_build() -
     ]  # fmt: skip
 
 
+def test_the_health_check_reads_the_inits_markers_where_the_init_writes_them() -> None:
+    check = (REPO / "docker" / "healthcheck.sh").read_text()
+    assert f"run={schedule.RUN_DIR}\n" in check
+    assert '[ -e "$run/starting" ]' in check and '"$run/problem"' in check
+    assert check.rstrip().endswith("exec tgstats show --check")
+    runtime = stage("runtime")
+    assert "COPY docker/healthcheck.sh /usr/local/bin/tgstats-healthcheck" in runtime
+
+
 def test_the_images_commands_are_the_installed_console_script() -> None:
     assert scripts() == {"tgstats": "itam_tgstats.cli:main"}
-    healthcheck = re.search(r'CMD \["([^"]+)", "show", "--check"\]', dockerfile())
-    assert healthcheck is not None and healthcheck.group(1) in scripts()
+    assert re.search(r'^  CMD \["tgstats-healthcheck"\]$', dockerfile(), re.MULTILINE)
+    check = (REPO / "docker" / "healthcheck.sh").read_text()
+    command = re.search(r"^exec (\S+) show --check$", check, re.MULTILINE)
+    assert command is not None and command.group(1) in scripts()
     assert container.PASS_COMMAND[0] in scripts()
     assert re.search(r"^USER 10001:10001$", dockerfile(), re.MULTILINE)
     assert 'ENTRYPOINT ["/usr/local/bin/tgstats-entrypoint"]' in dockerfile()
 
 
-def test_the_health_check_turns_healthy_soon_after_the_pass_at_start() -> None:
+def test_the_health_check_turns_healthy_or_not_soon_after_the_pass_at_start() -> None:
+    """Docker 20.10 has no --start-interval: a check every 10 s from the start, whose
+    first run waits for the pass at start; no start period, one failure counts."""
     line = re.search(r"^HEALTHCHECK (.*)\\$", dockerfile(), re.MULTILINE)
     assert line is not None
     options = dict(re.findall(r"--([a-z-]+)=(\S+)", line.group(1)))
-    # The start period covers the pass at start (TG_TIMEOUT's default, 120 s) …
-    assert go_duration_seconds(options["start-period"]) > 120
-    # … and a success is seen soon after it, not at the first scheduled pass.
-    assert go_duration_seconds(options["interval"]) <= 30
+    # the first check, 10 s after the start, sees a pass at start that ended before
+    assert go_duration_seconds(options["interval"]) <= 10
+    # no start period: the first result counts, failure included (retries 1)
+    assert go_duration_seconds(options.get("start-period", "0s")) == 0
+    assert options["retries"] == "1"
+    # the waiting check outlasts the start: 30 s for Redis + TG_TIMEOUT's default 120 s
+    assert go_duration_seconds(options["timeout"]) >= 30 + 120 + 30
     assert "--start-interval" not in line.group(1)  # unknown to Docker Engine before 25
 
 
@@ -236,3 +261,35 @@ def test_run_installs_only_what_running_needs_and_ci_keeps_its_own_venv() -> Non
     ci = (REPO / ".ci" / "run").read_text()
     assert "VENV=.ci-venv" in ci
     assert not re.search(r"rm -rf \.venv\b", ci)
+
+
+def test_make_clean_removes_all_make_and_ci_create_and_nothing_else(tmp_path: Path) -> None:
+    """What `make setup`, the suite, `.ci/run` and the types check leave in a checkout."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        if (REPO / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / name, tmp_path / name)
+    made = [
+        ".venv/bin/python", ".ci-venv/bin/python", ".pytest_cache/v", ".mypy_cache/3.12/x",
+        ".ruff_cache/0.1/x", ".hypothesis/examples/x", "itam_tgstats.egg-info/PKG-INFO",
+        "itam_tgstats/__pycache__/cli.pyc", "tests/store/__pycache__/x.pyc", "build/lib/x",
+        "dist/x.whl", ".types-check/node_modules/x", "node_modules/x", "unknown_errors.txt",
+    ]  # fmt: skip
+    kept = [".env", "secret.txt", "my.session"]
+    for name in made + kept:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    result = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert left == {n for n in tracked if (REPO / n).is_file()} | set(kept)
+    # every ignored pattern but the secrets' names is something `make clean` removes
+    ignored = [ln.rstrip("/") for ln in (REPO / ".gitignore").read_text().splitlines()
+               if ln and not ln.startswith(("#", "!"))]  # fmt: skip
+    secrets = {".env", "*.session", "*.session-journal", "secret.txt", ".env.*"}
+    for pattern in set(ignored) - secrets:
+        assert any(fnmatch(part, pattern) for m in made for part in m.split("/")), pattern

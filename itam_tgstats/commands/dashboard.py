@@ -202,8 +202,13 @@ def _render_stats(
 
 
 def _print_labelled(console: Console, parts: list[str], style: str) -> None:
+    """`status:`, then each part on a line of its own, 8 columns in: a part that wraps keeps
+    the indent on its next lines."""
+    width = max(console.width - 8, 20)
     for label, part in zip(["status:", *[""] * (len(parts) - 1)], parts, strict=True):
-        console.print(Text(f"{label:<8}{part}", style=style))
+        for i, line in enumerate(Text(part).wrap(console, width)):
+            head = label if i == 0 else ""
+            console.print(Text(f"{head:<8}{line.plain.rstrip()}", style=style))
 
 
 def _render_status(status: Any, console: Console, fresh: bool, now: float) -> None:
@@ -216,7 +221,9 @@ def _render_status(status: Any, console: Console, fresh: bool, now: float) -> No
             f"last failure {plain(status['last_failure_at'])}: {plain(status.get('last_error'))}"
         )
     if status.get("consecutive_failures"):
-        parts.append(f"{plain(status['consecutive_failures'])} failed passes in a row")
+        count = status["consecutive_failures"]
+        passes = "pass" if count == 1 else "passes"
+        parts.append(f"{plain(count)} failed {passes} in a row")
     if status.get("retry_after"):
         parts.append(f"Telegram asked to wait until {plain(status['retry_after'])}")
     # One channel: its own backoff, if it runs, is the pass's story too.

@@ -32,7 +32,11 @@ from itam_tgstats.errors import (
 from itam_tgstats.models import AdminStatsRead, ChannelSnapshot, MediaFile, ResolvedChannel
 from itam_tgstats.render import build_posts, build_stats, complete_posts, history_total
 from itam_tgstats.render.posts import group_posts, post_numbers
+from itam_tgstats.telegram.connect import connect_client, session_message
 from itam_tgstats.telegram.dc_sessions import DcSessions
+from itam_tgstats.telegram.reach import (
+    traced,
+)
 from itam_tgstats.telegram.stats import STATS_TIMEOUT, read_admin_stats
 
 log = logging.getLogger(__name__)
@@ -50,31 +54,6 @@ INVOKE_RETRIES = 3
 # Requests in flight at once on the connection, whatever the number of channels.
 MAX_IN_FLIGHT = 10
 
-
-def _no_unknown_errors_file() -> None:
-    """Pyrogram appends each error id it has no class for to `unknown_errors.txt` in the
-    working directory, from the error's constructor: where it cannot write (a read-only
-    directory, the image's), the OSError replaced Telegram's error, and one channel's
-    refusal failed the whole pass (exit 1). It has no setting for the file: turned off
-    here, once; the error's id is kept in our one-line message (`rpc_error_id`)."""
-    init = tg.RPCError.__init__
-    if getattr(init, "quiet", False):
-        return
-
-    def quiet_init(
-        self: tg.RPCError,
-        value: Any = None,
-        rpc_name: str | None = None,
-        is_unknown: bool = False,  # what turns the file on: never passed on
-        is_signed: bool = False,
-    ) -> None:
-        init(self, value, rpc_name, False, is_signed)
-
-    quiet_init.quiet = True  # type: ignore[attr-defined]
-    tg.RPCError.__init__ = quiet_init
-
-
-_no_unknown_errors_file()
 
 # ---------------------------------------------------------------------------
 # The client.
@@ -103,9 +82,8 @@ class TelegramSource:
         # Every channel resolved by this source, by username, even if the pass fails later:
         # contacts.resolveUsername is the most flood-limited call, never to be repeated.
         self.resolved: dict[str, ResolvedChannel] = {}
-        options: dict[str, Any] = {}
-        if protocol_factory is not None:
-            options["protocol_factory"] = protocol_factory
+        # The transport notes where it dialled and why it failed (`reach`).
+        options: dict[str, Any] = {"protocol_factory": traced(protocol_factory)}
         self.client = Client(
             name="tgstats",
             api_id=settings.api_id,
@@ -323,52 +301,6 @@ async def _gather(*calls: Any) -> list[Any]:
         if isinstance(result, BaseException):
             raise result
     return list(results)
-
-
-async def connect_client(client: Client) -> None:
-    """Connect, or raise our one-line error with the client closed: no retries left behind.
-
-    Any failure to set up the connection counts: a middlebox answering garbage makes
-    Pyrogram's handshake die with a KeyError in its TL decoder, a refusal ends as a
-    ConnectionError, and so on. A revoked session is a SessionError.
-    """
-    try:
-        await client.connect()
-    except (tg.Unauthorized, tg.AuthKeyDuplicated) as e:
-        await close_client(client)
-        raise SessionError(session_message(e)) from None
-    except Exception as e:  # noqa: BLE001 - see the docstring
-        await close_client(client)
-        raise TelegramError(
-            f"cannot reach Telegram: the connection could not be set up ({describe(e)})"
-        ) from None
-    if client.session is None or not client.session.is_started.is_set():
-        # Pyrogram returns from connect() and keeps retrying in the background; a pass (or
-        # a person at a prompt) has no time for that.
-        await close_client(client)
-        raise TelegramError(
-            "cannot reach Telegram: the connection could not be set up (no answer in time)"
-        )
-
-
-async def close_client(client: Client) -> None:
-    """Disconnect, or close the storage a failed connect() left open; never raises."""
-    try:
-        if client.is_connected:
-            await client.disconnect()
-        elif getattr(client.storage, "conn", None) is not None:
-            await client.storage.close()
-    except Exception:  # cleanup must not hide the error being reported
-        log.debug("closing the client failed", exc_info=True)
-
-
-def session_message(error: tg.RPCError) -> str:
-    """The exit-3 message."""
-    name = rpc_error_id(error, with_code=False)
-    return (
-        f"the Telegram session is not authorized any more ({name}): "
-        "mint a new one with `tgstats session` and put it in TG_SESSION_STRING"
-    )
 
 
 def channel_error(username: str, error: tg.RPCError) -> TelegramError:

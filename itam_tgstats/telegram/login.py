@@ -68,11 +68,9 @@ async def login(
     from pyrogram import Client  # noqa: PLC0415 - only this command needs it at this point
     from pyrogram import errors as tg  # noqa: PLC0415
 
-    from itam_tgstats.telegram.client import close_client  # noqa: PLC0415
+    from itam_tgstats.telegram.connect import close_client  # noqa: PLC0415
+    from itam_tgstats.telegram.reach import traced  # noqa: PLC0415
 
-    options: dict[str, Any] = {}
-    if protocol_factory is not None:
-        options["protocol_factory"] = protocol_factory
     client = Client(
         name="tgstats-login",
         api_id=credentials.api_id,
@@ -80,7 +78,8 @@ async def login(
         in_memory=True,
         no_updates=True,
         sleep_threshold=0,
-        **options,
+        # The transport notes where it dialled and why it failed, for the error line.
+        protocol_factory=traced(protocol_factory),
     )
     prompter.say(WARNING)
     log.debug("connecting to Telegram to log in (API id %s)", credentials.api_id)
@@ -117,8 +116,8 @@ async def login(
 
 
 async def _connect(client: Any) -> None:
-    """Connect, or raise TelegramError with the client closed (telegram.connect_client)."""
-    from itam_tgstats.telegram.client import connect_client  # noqa: PLC0415 - loads Pyrogram
+    """Connect, or raise TelegramError with the client closed (telegram.connect.connect_client)."""
+    from itam_tgstats.telegram.connect import connect_client  # noqa: PLC0415 - loads Pyrogram
 
     await connect_client(client)
 
@@ -128,14 +127,18 @@ async def _network(call: Awaitable[T]) -> T:
 
     Once connected, Pyrogram retries a broken connection and server errors itself and then
     raises TimeoutError ("Failed to invoke … after 10 retries"), or an OSError such as
-    ConnectionError when the client lost its connection. Only the calls are wrapped: an
-    OSError from reading the terminal is not Telegram's.
+    ConnectionError when the client lost its connection: the line says which in words, a
+    DEBUG line gives Pyrogram's own. Only the calls are wrapped: an OSError from reading
+    the terminal is not Telegram's.
     """
+    from itam_tgstats.telegram.reach import call_words  # noqa: PLC0415
+
     try:
         return await call
     except OSError as e:  # TimeoutError included
+        log.debug("a login call failed: %s", describe(e))
         raise TelegramError(
-            f"cannot reach Telegram: the login was cut off ({describe(e)}); try again"
+            f"cannot reach Telegram: the login was cut off ({call_words(e)}); try again"
         ) from None
 
 

@@ -15,11 +15,12 @@ import pytest
 import redis
 from cronsim import CronSim
 
-from itam_tgstats.commands import container
+from itam_tgstats.commands import container, schedule
 from itam_tgstats.config import Settings
 from itam_tgstats.errors import ConfigError
 from tests.conftest import FAKE_API_HASH
 
+REPO = Path(__file__).resolve().parents[2]
 ACCEPTED = [60 * m for m in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)] + [
     3600 * h for h in (1, 2, 3, 4, 6, 8, 12, 24)
 ]
@@ -65,50 +66,21 @@ def test_exactly_the_whole_minutes_dividing_an_hour_and_hours_dividing_a_day_are
     assert [i for i in range(1, 7 * 86_400 + 1) if accepted(i)] == ACCEPTED
 
 
-@pytest.fixture
-def container_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_tg: object) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    monkeypatch.setenv("TG_API_ID", "12345")
-    monkeypatch.setenv("TG_API_HASH", FAKE_API_HASH)
-    monkeypatch.setenv("TG_SESSION_STRING", fake_tg.session_string())  # type: ignore[attr-defined]
-    monkeypatch.delenv("TG_RUN_AT_START", raising=False)
-
-
-@pytest.mark.usefixtures("container_env")
-def test_a_bad_interval_stops_the_container_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("TG_UPDATE_INTERVAL", "1000")
-    assert container.main([]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith("error: TG_UPDATE_INTERVAL must be a whole number of minutes")
-    assert err.endswith("got 1000\n")
-
-
-@pytest.mark.usefixtures("container_env")
-def test_every_bad_variable_is_named_in_the_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("TG_API_ID")
-    monkeypatch.setenv("TG_UPDATE_INTERVAL", "90")
-    monkeypatch.setenv("TG_RUN_AT_START", "yes")
-    assert container.main([]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "TG_API_ID is not set" in err
-    assert "TG_UPDATE_INTERVAL must be" in err and "got 90" in err
-    assert "TG_RUN_AT_START must be 0 or 1" in err
-
-
-@pytest.mark.usefixtures("container_env")
 def test_print_crontab_needs_no_credentials(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("TG_API_ID")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TG_API_ID", raising=False)
     monkeypatch.setenv("TG_UPDATE_INTERVAL", "3600")
     assert container.main(["--print-crontab"]) == 0
     assert capsys.readouterr().out == "0 * * * * exec tgstats collect\n"
+
+
+def test_the_shipped_crontab_is_the_one_for_the_default_interval() -> None:
+    """The repo's top-level crontab: one job, every 15 minutes, `tgstats collect`."""
+    text = (REPO / "crontab").read_text()
+    assert schedule.job_lines(text) == [container.crontab_text(900).strip()]
+    assert schedule.job_lines(text)[0].split()[-2:] == ["tgstats", "collect"]
 
 
 def test_run_at_start_is_0_or_1() -> None:
@@ -117,6 +89,14 @@ def test_run_at_start_is_0_or_1() -> None:
     assert container.run_at_start({"TG_RUN_AT_START": " 0 "}) is False
     with pytest.raises(ConfigError, match="TG_RUN_AT_START"):
         container.run_at_start({"TG_RUN_AT_START": "false"})
+
+
+def test_run_at_start_hides_a_long_value_like_every_other_variable() -> None:
+    """An API hash pasted into the wrong variable: its length, never its characters."""
+    with pytest.raises(ConfigError) as raised:
+        container.run_at_start({"TG_RUN_AT_START": FAKE_API_HASH})
+    assert FAKE_API_HASH[:8] not in raised.value.message
+    assert "a value of 32 characters (not shown" in raised.value.message
 
 
 def settings_for(redis_url: str, interval: int = 900) -> Settings:
@@ -218,3 +198,43 @@ def test_a_child_killed_by_a_signal_exits_the_init_with_128_plus_its_number(
         [sys.executable, "-c", INIT, sys.executable, "-c", child], check=False, timeout=30
     )
     assert init.returncode == code
+
+
+def start_init_with_a_pass(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """The init running a stand-in pass (below the stand-in scheduler), once it runs."""
+    marker = tmp_path / "pass"
+    init = subprocess.Popen(
+        [sys.executable, "-c", INIT, sys.executable, "-c", SCHEDULER, PASS, str(marker)]
+    )
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_text() == "running"):
+        assert time.monotonic() < deadline and init.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.2)  # the init's handlers are set before it starts a child; margin anyway
+    return init, marker
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2])
+def test_sigusr_leaves_the_init_and_its_pass_running(tmp_path: Path, sig: signal.Signals) -> None:
+    """Outside Docker a stray SIGUSR1 killed the init and left the pass running alone."""
+    init, marker = start_init_with_a_pass(tmp_path)
+    init.send_signal(sig)
+    time.sleep(0.5)
+    assert init.poll() is None and marker.read_text() == "running"
+    init.send_signal(signal.SIGTERM)
+    assert init.wait(timeout=10) == 0
+    assert marker.read_text() == "143"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_stops_the_pass_cleanly_and_then_the_init(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A terminal gone (SIGHUP): the pass gets SIGTERM (ends as `collect` does on it, its
+    lock released), then the init exits; nothing is left running."""
+    init, marker = start_init_with_a_pass(tmp_path)
+    started = time.monotonic()
+    init.send_signal(sig)
+    assert init.wait(timeout=10) == 0  # the scheduler's own exit code
+    assert time.monotonic() - started < 5
+    assert marker.read_text() == "143"  # SIGTERM reached the pass, not SIGHUP's default

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import errno
 import functools
+import logging
 import os
 import shutil
 import struct
@@ -214,8 +215,8 @@ def test_server_errors_mid_login_end_as_one_line_exit_4(
     result = CliRunner().invoke(app, ["session", "--phone", PHONE])
     assert (result.exit_code, result.stdout) == (4, "")
     assert result.stderr.splitlines()[-1] == (
-        "error: cannot reach Telegram: the login was cut off (TimeoutError: Failed to invoke "
-        f'"auth.SendCode" after {quick_retries} retries); try again'
+        "error: cannot reach Telegram: the login was cut off "
+        f"(no good answer in {quick_retries} tries); try again"
     )
     assert "Traceback" not in result.stderr
     assert auth_calls(server) == ["auth.SendCode"] * quick_retries
@@ -250,8 +251,8 @@ def test_a_connection_lost_mid_login_is_one_telegram_error(
     with pytest.raises(TelegramError) as caught:
         asyncio.run(login(CREDENTIALS, script, phone=PHONE, protocol_factory=transport))
     assert str(caught.value) == (
-        "cannot reach Telegram: the login was cut off (TimeoutError: Failed to invoke "
-        f'"auth.SignIn" after {quick_retries} retries); try again'
+        "cannot reach Telegram: the login was cut off "
+        f"(no good answer in {quick_retries} tries); try again"
     )
     assert auth_calls(server) == ["auth.SendCode"]  # the sign-in never got through
     assert server.open_connections == 0
@@ -260,11 +261,11 @@ def test_a_connection_lost_mid_login_is_one_telegram_error(
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (ConnectionResetError(104, "Connection reset by peer"),
-         "ConnectionResetError: [Errno 104] Connection reset by peer"),
-        (ConnectionError("Client has not been started yet"),
-         "ConnectionError: Client has not been started yet"),
-        (TimeoutError("Request timed out"), "TimeoutError: Request timed out"),
+        (ConnectionResetError(104, "Connection reset by peer"), "the connection was cut"),
+        (ConnectionError("Client has not been started yet"), "the connection was lost"),
+        (TimeoutError("Request timed out"), "no answer in time"),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), "the network is unreachable"),
+        (OSError(errno.EIO, "Input/output error"), "input/output error"),
     ],
 )  # fmt: skip
 def test_any_os_error_from_a_login_call_is_one_telegram_error(error: OSError, reason: str) -> None:
@@ -390,6 +391,10 @@ def test_session_needs_no_configuration_to_start(tmp_path: Path) -> None:
 # --- a network that is not Telegram -------------------------------------------------------
 
 
+# What the one line says when Pyrogram's decoder or handshake fails on what answered.
+NOT_TELEGRAM = "what answered was not Telegram: a firewall or proxy in the way?"
+
+
 class GarbageTransport:
     """A middlebox on Telegram's port: accepts the connection, answers zeros to anything."""
 
@@ -428,7 +433,7 @@ def mute_after_handshake(fake: FakeTelegram) -> type:
 @pytest.mark.parametrize(
     ("transport", "reason"),
     [
-        (lambda _fake: RefusingTransport, "ConnectionError"),
+        (lambda _fake: RefusingTransport, "connection refused"),
         (mute_after_handshake, "no answer in time"),
     ],
     ids=["refused", "silent"],
@@ -446,6 +451,35 @@ def test_a_connection_that_cannot_be_set_up_is_one_telegram_error(
     )
     assert script.asked == [] and fake_tg.open_connections == 0
     assert time.monotonic() - started < 10  # measured: 3 s refused (Pyrogram's 3 tries), 2 s silent
+
+
+@pytest.mark.parametrize(
+    ("transport", "words", "cause"),
+    [
+        (RefusingTransport, "connection refused",
+         "the network said ConnectionRefusedError: [Errno 111] Connection refused"),
+        (GarbageTransport, NOT_TELEGRAM, "KeyError: 0"),
+    ],
+    ids=["refused", "garbage"],
+)  # fmt: skip
+def test_debug_logs_the_data_center_the_address_and_the_low_level_cause(
+    caplog: pytest.LogCaptureFixture, transport: type, words: str, cause: str
+) -> None:
+    """The one line says what failed in words; LOG_LEVEL=DEBUG says where, and Python's own
+    names for it."""
+    with (
+        caplog.at_level(logging.DEBUG, logger="itam_tgstats"),
+        pytest.raises(TelegramError) as caught,
+    ):
+        asyncio.run(login(CREDENTIALS, Script(), protocol_factory=transport))
+    assert (
+        str(caught.value) == f"cannot reach Telegram: the connection could not be set up ({words})"
+    )
+    assert "Error" not in str(caught.value)
+    [line] = [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()]
+    # a new login dials data center 2 at Pyrogram's own production address
+    assert line.startswith("cannot connect to Telegram's data center 2 at 149.154.167.51:443: ")
+    assert cause in line
 
 
 class BrokenClient:
@@ -467,10 +501,11 @@ class BrokenClient:
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (KeyError(0), "KeyError: 0"),
-        (RuntimeError("Public key not found"), "RuntimeError: Public key not found"),
-        (ValueError("bad\npacket"), "ValueError: bad packet"),
-        (OSError(), "OSError"),
+        (KeyError(0), NOT_TELEGRAM),
+        (RuntimeError("Public key not found"), NOT_TELEGRAM),
+        (ValueError("bad\npacket"), NOT_TELEGRAM),
+        (OSError(), "the connection failed"),
+        (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
     ],
 )
 def test_any_exception_while_connecting_is_one_line_and_closes_the_client(
@@ -512,7 +547,7 @@ def test_cli_session_against_garbage_is_one_line_exit_4(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (4, "")
     assert result.stderr == (
         f"{session_module.WARNING}\n"
-        "error: cannot reach Telegram: the connection could not be set up (KeyError: 0)\n"
+        f"error: cannot reach Telegram: the connection could not be set up ({NOT_TELEGRAM})\n"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -651,3 +686,70 @@ def test_write_env_from_telethon_keeps_the_rest_of_the_file(
     head, value, tail = text.partition(b"'")[0], text.split(b"'")[1], text.split(b"'")[2]
     assert (head, tail) == (b"# mine\r\nexport TG_SESSION_STRING=", b"\r\nREDIS_URL=redis://r")
     assert parse_session_string(value.decode()).auth_key == fake_tg.auth_key
+
+
+# --- the command that replaces TG_SESSION_STRING never stops on what it holds ----------------
+
+MALFORMED = "1BVtsOKABu-a-paste-gone-wrong"
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_session_logs_in_whatever_tg_session_string_holds(
+    env: dict[str, str],
+    server: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    where: str,
+) -> None:
+    login_in_cli(server, monkeypatch)
+    if where == ".env":
+        monkeypatch.delenv("TG_SESSION_STRING")
+        (tmp_path / ".env").write_text(f"TG_SESSION_STRING={MALFORMED}\n")
+    else:
+        monkeypatch.setenv("TG_SESSION_STRING", MALFORMED)
+    result = CliRunner().invoke(app, ["session", "--phone", PHONE], input="12345\n")
+    assert result.exit_code == 0, result.stderr
+    assert parse_session_string(result.stdout.strip()).user_id == 424242
+
+
+def test_write_env_overwrites_a_malformed_session_string(
+    env: dict[str, str], server: FakeTelegram, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    login_in_cli(server, monkeypatch)
+    monkeypatch.delenv("TG_SESSION_STRING")
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# mine\nTG_SESSION_STRING={MALFORMED}\nTG_UPDATE_INTERVAL=900\n")
+    result = CliRunner().invoke(
+        app, ["session", "--phone", PHONE, "--write-env", ".env"], input="12345\n"
+    )
+    assert (result.exit_code, result.stdout) == (0, ""), result.stderr
+    lines = env_file.read_text().splitlines()
+    assert lines[0] == "# mine" and lines[2] == "TG_UPDATE_INTERVAL=900"
+    value = lines[1].removeprefix("TG_SESSION_STRING=")
+    assert parse_session_string(value).user_id == 424242
+    assert MALFORMED not in env_file.read_text()
+
+
+def test_from_telethon_runs_whatever_tg_session_string_holds(
+    env: dict[str, str], fake_tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TG_SESSION_STRING", MALFORMED)
+    monkeypatch.setenv("TG_UPDATE_INTERVAL", "700")  # nor any other value session never reads
+    result = CliRunner().invoke(
+        app, ["session", "--from-telethon"], input=telethon_string(fake_tg, False) + "\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert parse_session_string(result.stdout.strip()).auth_key == fake_tg.auth_key
+
+
+def test_session_still_names_a_bad_api_id(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What session reads is checked as before."""
+    logins = no_login(monkeypatch)
+    monkeypatch.setenv("TG_SESSION_STRING", MALFORMED)
+    monkeypatch.setenv("TG_API_ID", "12345abc")
+    result = CliRunner().invoke(app, ["session", "--phone", PHONE])
+    assert result.exit_code == 2 and logins == []
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: TG_API_ID must be a positive integer") and "SESSION" not in line
