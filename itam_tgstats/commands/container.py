@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shlex
@@ -146,11 +147,26 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+# prctl(2): orphans below this process are re-parented to it, as to a PID 1.
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Adopt (and so reap, and wait for) every orphan below this process, also when it is
+    not PID 1 (`docker run --init`, compose's `init: true`, outside Docker). Linux only."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
 class Init:
     """Starts children one at a time, passes stop signals on, reaps whatever exits."""
 
     def __init__(self) -> None:
         self.stopping: signal.Signals | None = None
+        become_subreaper()
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._on_signal)
         for sig in IGNORED_SIGNALS:

@@ -238,3 +238,57 @@ def test_sighup_stops_the_pass_cleanly_and_then_the_init(
     assert init.wait(timeout=10) == 0  # the scheduler's own exit code
     assert time.monotonic() - started < 5
     assert marker.read_text() == "143"  # SIGTERM reached the pass, not SIGHUP's default
+
+
+# A child that starts a grandchild of its own and, on SIGTERM, exits at once; the grandchild
+# takes a second to end cleanly (writing its exit), so it outlives its parent.
+PARENT_OF_A_SLOW_PASS = """
+import signal, subprocess, sys
+subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]], process_group=0)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+signal.pause()
+"""
+SLOW_PASS = """
+import pathlib, signal, sys, time
+out = pathlib.Path(sys.argv[1])
+def stop(*_):
+    time.sleep(1)
+    out.write_text("143")
+    sys.exit(143)
+signal.signal(signal.SIGTERM, stop)
+out.write_text("running")
+time.sleep(60)
+"""
+
+
+def test_on_a_stop_the_init_outlives_every_process_below_it(tmp_path: Path) -> None:
+    """`docker stop`: the container ends when the init does, so the init waits for an
+    orphaned pass too (else it would be killed mid-write)."""
+    marker = tmp_path / "pass"
+    init = subprocess.Popen(
+        [sys.executable, "-c", INIT, sys.executable, "-c", PARENT_OF_A_SLOW_PASS, SLOW_PASS,
+         str(marker)]
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (marker.exists() and marker.read_text() == "running"):
+        assert time.monotonic() < deadline and init.poll() is None
+        time.sleep(0.05)
+    init.send_signal(signal.SIGTERM)
+    assert init.wait(timeout=10) == 0
+    assert marker.read_text() == "143"  # the orphan had ended before the init did
+
+
+def test_the_crontab_is_never_written_through_a_link_planted_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link planted between the removal of the old file and the creation of the new one:
+    refused (O_EXCL, O_NOFOLLOW), the file it points to untouched."""
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    run = schedule.RunDir(folder, health=True)
+    monkeypatch.setattr(run, "remove", lambda name: (folder / name).symlink_to(victim))
+    with pytest.raises(FileExistsError):
+        run.write("crontab", "* * * * * echo planted\n")
+    assert victim.read_text() == "untouched\n"

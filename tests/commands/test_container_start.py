@@ -76,6 +76,8 @@ def world(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PYTHONPATH", f"{REPO / 'tests' / 'container'}{os.pathsep}{REPO}")
     for name in ("TG_RUN_AT_START", "SUPERCRONIC_ARGS", "TG_UPDATE_INTERVAL"):
         monkeypatch.delenv(name, raising=False)
+    # The init in this process must not make pytest adopt every orphan of the session.
+    monkeypatch.setattr(container, "become_subreaper", lambda: False)
     # A stop signal goes to every process below the init, here pytest: not the suite's Redis.
     theirs = set(container.descendants(os.getpid()))
     real = container.descendants
@@ -87,26 +89,31 @@ def world(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     }
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    # A watchdog: an init that would wait for ever (a bug) is stopped, and the test fails.
+    watchdog = stop_when(lambda: False, timeout=90)
     try:
         yield World(run, shipped, mounted, record)
     finally:
+        watchdog.set()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         root.handlers[:], root.level = saved
 
 
-def stop_when(condition: Callable[[], bool], timeout: float = 30) -> threading.Thread:
-    """SIGTERM to this process once `condition` holds (or after `timeout` s, whatever)."""
+def stop_when(condition: Callable[[], bool], timeout: float = 30) -> threading.Event:
+    """SIGTERM to this process once `condition` holds (or after `timeout` s, whatever),
+    unless the Event returned is set first (the init returned by itself)."""
+    done = threading.Event()
 
     def watch() -> None:
         deadline = time.monotonic() + timeout
-        while not condition() and time.monotonic() < deadline:
+        while not condition() and time.monotonic() < deadline and not done.is_set():
             time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, daemon=True).start()
+    return done
 
 
 def succeeded_now(rdb: redis.Redis) -> None:
@@ -291,9 +298,13 @@ def test_a_stop_while_waiting_for_redis_ends_at_once(
     world: World, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    stop_when(lambda: False, timeout=1.5)  # well inside the 30 s wait
+    done = stop_when(lambda: False, timeout=1.5)  # well inside the 30 s wait
     started = time.monotonic()
-    assert container.main([]) == 143
+    try:
+        code = container.main([])
+    finally:
+        done.set()
+    assert code == 143
     assert time.monotonic() - started < 5
     assert "waiting up to 30 s for Redis" in capfd.readouterr().err
     assert world.supercronic() is None
@@ -304,8 +315,11 @@ def test_a_stop_while_waiting_for_redis_ends_at_once(
 
 def waits_with_problem(world: World, capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """Run the init until its problem is written, then stop it: (exit code, stderr)."""
-    stop_when((world.run / "problem").exists, timeout=20)
-    code = container.main([])
+    done = stop_when((world.run / "problem").exists, timeout=20)
+    try:
+        code = container.main([])
+    finally:
+        done.set()
     return code, capfd.readouterr().err
 
 
@@ -338,8 +352,11 @@ def test_the_line_is_said_again_every_hour(
 ) -> None:
     monkeypatch.setattr(container, "PROBLEM_REPEAT", 0.3)
     monkeypatch.delenv("TG_SESSION_STRING")
-    stop_when(lambda: False, timeout=1.2)
-    assert container.main([]) == 2
+    done = stop_when(lambda: False, timeout=1.2)
+    try:
+        assert container.main([]) == 2
+    finally:
+        done.set()
     err = capfd.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert 3 <= len(lines) <= 5 and len(set(lines)) == 1

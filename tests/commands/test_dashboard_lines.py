@@ -61,3 +61,10 @@ def test_an_empty_no_color_keeps_the_colour(env: dict[str, str], rdb: redis.Redi
     store_view(rdb, seeded_view())
     assert "\x1b[" in spawn_show({"NO_COLOR": ""})
     assert "\x1b[" not in spawn_show({"NO_COLOR": "0"})  # any value but empty: no colour
+
+
+def test_status_is_said_once_even_when_its_first_line_wraps() -> None:
+    lines = status_lines(failing(2), width=40)
+    assert [line.startswith("status:") for line in lines].count(True) == 1
+    assert lines[1].startswith(" " * 8) and lines[1].strip()  # the first part's rest, indented
+    assert all(len(line) <= 40 for line in lines)

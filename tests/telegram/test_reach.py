@@ -12,9 +12,13 @@ from typer.testing import CliRunner
 
 from itam_tgstats import collect as collect_module
 from itam_tgstats.cli import app
+from itam_tgstats.errors import TelegramError
 from itam_tgstats.telegram import reach
+from itam_tgstats.telegram.login import Credentials, login
+from tests.conftest import FAKE_API_HASH
 from tests.faketg import FakeTelegram
 from tests.helpers import source_factory
+from tests.telegram.test_login import Script
 
 # Python's and Pyrogram's names for what went wrong: never in the one line.
 INTERNAL_NAMES = ("KeyError", "ConnectionError", "Errno", "TimeoutError", "OSError")
@@ -121,7 +125,39 @@ def test_the_traced_transport_notes_the_dc_and_the_address(fake_tg: FakeTelegram
     with pytest.raises(ConnectionRefusedError):
         asyncio.run(dial())
     assert isinstance(trace.error, ConnectionRefusedError)
+    fake_tg.unreachable = False  # Pyrogram's next try goes through: the refusal is history
+    asyncio.run(dial())
+    assert (trace.connected, trace.error) == (True, None)
     assert reach.traced(fake_tg.protocol_factory).trace is not trace  # one per client
+
+
+class Hanging:
+    """Accepts the connection, then closes it before answering anything."""
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    async def connect(self, _address: tuple[str, int]) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def send(self, _data: bytes) -> None:
+        pass
+
+    async def recv(self) -> bytes | None:
+        return None  # what Pyrogram's transport gives for a connection closed
+
+
+def test_a_connection_closed_before_any_answer_is_said_so() -> None:
+    """What this sandbox's network does to Telegram's address (Pyrogram: `KeyError: 0`)."""
+    with pytest.raises(TelegramError) as caught:
+        asyncio.run(login(Credentials(12345, FAKE_API_HASH), Script(), protocol_factory=Hanging))
+    assert str(caught.value) == (
+        "cannot reach Telegram: the connection could not be set up "
+        "(the connection was closed before Telegram answered: a firewall or proxy?)"
+    )
 
 
 def test_the_low_level_detail_names_both_errors() -> None:
