@@ -10,13 +10,22 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from redis.maint_notifications import MaintNotificationsConfig
 
 from tests.channels import rich_channel, small_channel
 from tests.faketg import FakeTelegram
 from tests.schemas import PlantingRedis, check_database, export_from_env
+
+# The suite's own clients skip the handshake a test's DEBUG logging would report (redis-py
+# asks for maintenance notifications, which redis-server 7 does not know).
+QUIET: dict[str, Any] = {
+    "protocol": 2,
+    "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+}
 
 # Obviously fake credentials: no real account or application has these.
 FAKE_API_ID = "12345"
@@ -68,7 +77,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(port=self.port, **QUIET)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -123,7 +132,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     problems: list[str] = []
     for url in urls:
         # A server the test stopped has nothing to check.
-        with redis.Redis.from_url(url) as client, contextlib.suppress(redis.ConnectionError):
+        with (
+            redis.Redis.from_url(url, **QUIET) as client,
+            contextlib.suppress(redis.ConnectionError),
+        ):
             problems += check_database(client, skip, planted, export_from_env())
     if problems:
         shown = problems[:40] + ([f"… and {len(problems) - 40} more"] if len(problems) > 40 else [])
@@ -156,7 +168,7 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     """A clean database on the suite's own server."""
     if redis_server.process is None or redis_server.process.poll() is not None:
         redis_server.start()
-    client = redis.Redis.from_url(redis_server.url)
+    client = redis.Redis.from_url(redis_server.url, **QUIET)
     client.flushdb()  # the suite's own server: never one it did not start
     client.close()
     yield redis_server.url
@@ -164,7 +176,7 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 
 @pytest.fixture
 def rdb(redis_url: str) -> Iterator[redis.Redis]:
-    client = PlantingRedis.from_url(redis_url, decode_responses=True)
+    client = PlantingRedis.from_url(redis_url, decode_responses=True, **QUIET)
     yield client
     client.close()
 
