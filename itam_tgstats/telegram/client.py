@@ -278,7 +278,7 @@ class TelegramSource:
             return {}
         from itam_tgstats.telegram.downloads import download_files  # noqa: PLC0415
 
-        return await download_files(self.client, files, timeout=timeout)
+        return await download_files(self.client, files, timeout=timeout, sessions=self.dc_sessions)
 
 
 def _history_query(peer: Any, *, offset_id: int, limit: int) -> Any:

@@ -1,11 +1,11 @@
 """Sessions on the account's other data centers for one pass: each opened once, all stopped
 at its end.
 
-This is downloads.py's way of reaching another data center, kept for a whole pass instead of
-one download call: Pyrogram's `Client.get_session(dc_id)` asks the home DC's help.getConfig
-for the address, creates a new auth key there, and carries the login over with
-auth.exportAuthorization at home and auth.importAuthorization there. It registers the
-session in `client.sessions[dc_id]` before it is ready; whoever opened it stops it.
+The pass's downloads and admin statistics both reach other data centers through it (a
+download call on its own makes one for that call). Pyrogram's `Client.get_session(dc_id)`
+asks the home DC's help.getConfig for the address, creates a new auth key there, and
+carries the login over with auth.exportAuthorization at home and auth.importAuthorization
+there. It registers the session in `client.sessions[dc_id]` before it is ready; whoever opened it stops it.
 """
 
 from __future__ import annotations

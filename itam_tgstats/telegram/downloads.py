@@ -30,6 +30,7 @@ from pyrogram import errors as tg
 
 from itam_tgstats.errors import describe, rpc_error_id
 from itam_tgstats.models import MediaFile
+from itam_tgstats.telegram.dc_sessions import DcSessions
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,11 @@ class UnexpectedAnswer(Exception):
 
 
 async def download_files(
-    client: Client, files: Sequence[MediaFile], *, timeout: float = DOWNLOAD_TIMEOUT
+    client: Client,
+    files: Sequence[MediaFile],
+    *,
+    timeout: float = DOWNLOAD_TIMEOUT,
+    sessions: DcSessions | None = None,
 ) -> dict[str, bytes]:
     """Download `files` concurrently: key → bytes for those that came, in at most `timeout` s.
 
@@ -62,9 +67,11 @@ async def download_files(
 
     A file that fails (an expired file reference, a FloodWait, a timeout, any Telegram or
     network error) is logged in one line and left out; nothing is raised but cancellation.
-    Sessions opened on other data centers are stopped before this returns.
+    Sessions on other data centers come from `sessions` (the pass's, which stops them at its
+    end); without it, those opened here are stopped before this returns.
     """
-    downloads = _Downloads(client, files)
+    own = sessions is None
+    downloads = _Downloads(sessions or DcSessions(client), files)
     if not downloads.pending:
         return downloads.done
     try:
@@ -74,28 +81,28 @@ async def download_files(
         for key in sorted(downloads.pending):
             log.warning("media %s not downloaded: no answer within %s s", key, timeout)
     finally:
-        await downloads.stop_sessions()
+        if own:
+            await downloads.sessions.close()
     return downloads.done
 
 
 class _Downloads:
     """One call's downloads: what is wanted per DC, what came, what is still out."""
 
-    def __init__(self, client: Client, files: Sequence[MediaFile]) -> None:
-        self.client = client
+    def __init__(self, sessions: DcSessions, files: Sequence[MediaFile]) -> None:
+        self.sessions = sessions
         self.by_dc: dict[int, list[MediaFile]] = {}
         for file in {f.key: f for f in files}.values():  # one download per key
             self.by_dc.setdefault(file.dc_id, []).append(file)
         self.pending = {f.key for f in files}
         self.done: dict[str, bytes] = {}
-        self.opened: set[int] = set()  # DCs whose sessions this call opened, and stops
         self.slots = asyncio.Semaphore(MAX_CONCURRENT_FILES)
 
     async def from_dc(self, dc_id: int) -> None:
         """A session on `dc_id` first (opened once), then its files, as slots free up."""
         files = self.by_dc[dc_id]
         try:
-            session = await self.session(dc_id)
+            session = await self.sessions.get(dc_id)
         except Exception as e:  # noqa: BLE001 - any failure only costs this DC's files
             log.warning(
                 "media on DC%s not downloaded (%d files): cannot open a session there: %s",
@@ -117,23 +124,6 @@ class _Downloads:
             log.warning("media %s not downloaded: %s", file.key, _describe(e))
         # Not in `finally`: a download cancelled by the deadline is still pending, to report.
         self.pending.discard(file.key)
-
-    async def session(self, dc_id: int) -> Any:
-        """The client's own session for its home DC; otherwise one on `dc_id`, opened now."""
-        if dc_id == await self.client.storage.dc_id():
-            return self.client.session
-        if dc_id in self.client.sessions:  # opened by someone else, who stops it
-            return self.client.sessions[dc_id]
-        # Pyrogram registers the session before it is ready: ours to stop from here on.
-        self.opened.add(dc_id)
-        log.debug("opening a session on DC%s for media", dc_id)
-        return await self.client.get_session(dc_id)
-
-    async def stop_sessions(self) -> None:
-        for dc_id in self.opened:
-            session = self.client.sessions.pop(dc_id, None)
-            if session is not None:
-                await session.stop()
 
 
 async def _fetch(session: Any, file: MediaFile) -> bytes:
