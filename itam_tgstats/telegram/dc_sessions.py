@@ -5,7 +5,8 @@ The pass's downloads and admin statistics both reach other data centers through 
 download call on its own makes one for that call). Pyrogram's `Client.get_session(dc_id)`
 asks the home DC's help.getConfig for the address, creates a new auth key there, and
 carries the login over with auth.exportAuthorization at home and auth.importAuthorization
-there. It registers the session in `client.sessions[dc_id]` before it is ready; whoever opened it stops it.
+there. It registers the session in `client.sessions[dc_id]` before it is ready; whoever
+opened it stops it.
 """
 
 from __future__ import annotations
