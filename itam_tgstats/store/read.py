@@ -32,7 +32,8 @@ MAX_VALUE_BYTES = 16 * 1024 * 1024
 # What a missing value reads as, by the type this tool writes.
 _MISSING: dict[str, Any] = {"string": None, "zset": [], "hash": {}, "stream": []}
 # `show` reads this many of the newest `tg:events` entries (the view shows a channel's 10
-# newest among them, `--json` the 50 newest): READ_SCRIPT's COUNT for a stream.
+# newest among them, `--json` the 50 newest): READ_SCRIPT's COUNT for a stream, its last
+# argument.
 EVENTS_READ = 1000
 
 
@@ -156,7 +157,9 @@ class ShowReads(Connection):
         keys = [key for key, _ in wanted]
         kinds = [kind for _, kind in wanted]
         async with self._errors("reading"):
-            answers = await self.redis.eval(READ_SCRIPT, len(keys), *keys, MAX_VALUE_BYTES, *kinds)
+            answers = await self.redis.eval(
+                READ_SCRIPT, len(keys), *keys, MAX_VALUE_BYTES, *kinds, EVENTS_READ
+            )
         return [
             value_of(key, kind, answer)
             for key, kind, answer in zip(keys, kinds, answers, strict=True)

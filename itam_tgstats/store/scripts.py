@@ -41,10 +41,11 @@ return {found, left}
 
 # What `show` reads, in one atomic step (so every value comes from the same passes), each
 # value only when it has the type this tool writes and is not too big to load. ARGV[1]: the
-# byte cap; ARGV[1 + i]: the type KEYS[i] must have (`string`, `zset`, `hash`), or `?` and
-# the type: only whether it exists so. Each answer: {'ok', value} (a zset: its members in
-# order; a hash: field, value, …; `?`: '1'), {'none'}, {'type', the type found}, {'big',
-# bytes} or {'many', members}.
+# byte cap; ARGV[1 + i]: the type KEYS[i] must have (`string`, `zset`, `hash`, `stream`), or
+# `?` and the type: only whether it exists so; the last ARGV: how many of a stream's newest
+# entries are read. Each answer: {'ok', value} (a zset: its members in order; a hash: field,
+# value, …; a stream: its newest entries, newest first; `?`: '1'), {'none'}, {'type', the
+# type found}, {'big', bytes} or {'many', members}.
 READ_SCRIPT = """
 local cap = tonumber(ARGV[1])
 local answers = {}
@@ -60,7 +61,7 @@ for i, key in ipairs(KEYS) do
     elseif only then
         answers[i] = {'ok', '1'}
     elseif want == 'stream' then
-        answers[i] = {'ok', redis.call('xrevrange', key, '+', '-', 'COUNT', 1000)}
+        answers[i] = {'ok', redis.call('xrevrange', key, '+', '-', 'COUNT', ARGV[#KEYS + 2])}
     elseif want == 'string' then
         local size = redis.call('strlen', key)
         if size > cap then answers[i] = {'big', size}

@@ -239,8 +239,6 @@ def advance(
         age = now - one.posted
         young = one.kept or age < YOUNG
         new = one.numbers if young and gains_point(age, last, now, days, kept=one.kept) else None
-        if new is not None and last is not None and last.t > now + CLOCK_SKEW:
-            last = None  # dropped from the series with the points ahead of this one
         hour, day = stored.get(one.id, (None, None))
         if entry is not None:  # settled values: the entry's, else (older entries) the post's
             hour = entry.views_1h if entry.views_1h is not None else hour
