@@ -10,7 +10,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from itam_tgstats.config import Settings, channel_key_name
 from itam_tgstats.errors import (
@@ -41,9 +41,7 @@ from itam_tgstats.store.write import over_time
 from itam_tgstats.telegram.images import with_images
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-# Downloads take at most this long, and leave this much of TG_TIMEOUT for writing the pass.
 # Seconds a lock outlives TG_TIMEOUT, so a crashed holder's lock expires on its own.
 LOCK_GRACE = 30
 
@@ -183,7 +181,7 @@ async def _fetch_and_save(
                     source,
                     [settings.channels[i] for i in due],
                     [_peer(start, i) for i in due],
-                    [start.history_wanted(i, clock()) for i in due],
+                    [start.history_wanted(i, started) for i in due],
                 )
             finally:
                 resolved.update(source.resolved)
